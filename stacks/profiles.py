@@ -1,0 +1,104 @@
+"""Environment profiles: the defaults a stack file overrides, and what each environment protects.
+
+dev is cheap and disposable; staging mirrors prod at a smaller size; prod is highly available,
+protected against deletion and held to stricter rules (see `stacks/rules.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    defaults: dict[str, Any]
+    node_group_defaults: dict[str, Any]
+    protect: bool
+    deletion_protection: bool
+    log_retention_days: int
+    flow_log_retention_days: int
+    allow_open_endpoint: bool
+    allow_single_nat: bool
+    min_on_demand_nodes: int
+
+
+def _general(capacity: str, min_size: int, max_size: int, desired: int, instance: str = "m7i.large") -> dict:
+    return {
+        "instanceTypes": [instance],
+        "capacityType": capacity,
+        "minSize": min_size,
+        "maxSize": max_size,
+        "desiredSize": desired,
+        "labels": {"workload": "general"},
+    }
+
+
+_NODE_GROUP_DEFAULTS = {
+    "capacityType": "ON_DEMAND",
+    "diskSizeGiB": 50,
+    "labels": {},
+    "taints": [],
+    "gpu": False,
+}
+
+PROFILES: dict[str, Profile] = {
+    "dev": Profile(
+        name="dev",
+        defaults={
+            "kubernetesVersion": "1.34",
+            "network": {"cidr": "10.20.0.0/16", "availabilityZones": 2, "natGateways": "single"},
+            "endpoint": {"publicAccessCidrs": []},
+            "adminRoleArns": [],
+            "nodeGroups": {"general": _general("SPOT", 1, 4, 2)},
+            "tags": {},
+        },
+        node_group_defaults=_NODE_GROUP_DEFAULTS,
+        protect=False,
+        deletion_protection=False,
+        log_retention_days=7,
+        flow_log_retention_days=7,
+        allow_open_endpoint=True,
+        allow_single_nat=True,
+        min_on_demand_nodes=0,
+    ),
+    "staging": Profile(
+        name="staging",
+        defaults={
+            "kubernetesVersion": "1.34",
+            "network": {"cidr": "10.30.0.0/16", "availabilityZones": 3, "natGateways": "perAz"},
+            "endpoint": {"publicAccessCidrs": []},
+            "adminRoleArns": [],
+            "nodeGroups": {"general": _general("ON_DEMAND", 2, 6, 2)},
+            "tags": {},
+        },
+        node_group_defaults=_NODE_GROUP_DEFAULTS,
+        protect=False,
+        deletion_protection=False,
+        log_retention_days=30,
+        flow_log_retention_days=30,
+        allow_open_endpoint=False,
+        allow_single_nat=True,
+        min_on_demand_nodes=2,
+    ),
+    "prod": Profile(
+        name="prod",
+        defaults={
+            "kubernetesVersion": "1.34",
+            "network": {"cidr": "10.40.0.0/16", "availabilityZones": 3, "natGateways": "perAz"},
+            "endpoint": {"publicAccessCidrs": []},
+            "adminRoleArns": [],
+            "nodeGroups": {"general": _general("ON_DEMAND", 3, 12, 3)},
+            "tags": {},
+        },
+        node_group_defaults=_NODE_GROUP_DEFAULTS,
+        protect=True,
+        deletion_protection=True,
+        log_retention_days=90,
+        flow_log_retention_days=90,
+        allow_open_endpoint=False,
+        allow_single_nat=False,
+        min_on_demand_nodes=3,
+    ),
+}

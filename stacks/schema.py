@@ -1,0 +1,149 @@
+"""The shape of the `eks-platform:` stack configuration: one pydantic model per config block.
+
+Field aliases are the config keys users write (camelCase); unknown keys are rejected. Checks that
+involve more than one field live in `stacks/rules.py`, so that every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9-]+$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _cluster_name(value: str) -> str:
+    if not _CLUSTER_NAME.match(value):
+        raise ValueError(
+            "must be 2-40 characters of lowercase letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit"
+        )
+    return value
+
+
+def _vpc_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ValueError("must be an IPv4 network in CIDR notation with no host bits set, e.g. 10.20.0.0/16")
+    if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
+        raise ValueError("must lie in a private RFC 1918 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")
+    if not 16 <= network.prefixlen <= 20:
+        raise ValueError("must be a /16 to /20 network (the subnet plan needs at least a /20)")
+    return value
+
+
+def _public_cidr(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ValueError("must be an IPv4 network in CIDR notation with no host bits set, e.g. 203.0.113.0/24")
+    return value
+
+
+def _role_arn(value: str) -> str:
+    if not _ROLE_ARN.match(value):
+        raise ValueError("must be an IAM role ARN like arn:aws:iam::123456789012:role/platform-admin")
+    return value
+
+
+def _instance_type(value: str) -> str:
+    if not _INSTANCE_TYPE.match(value):
+        raise ValueError("must be an EC2 instance type like m7i.large")
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError("must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) or not _LABEL_NAME.match(name):
+        raise ValueError(
+            "must be a Kubernetes label key: an optional DNS subdomain prefix and '/', then a name of at most "
+            "63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.match(value):
+        raise ValueError("must be a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def _tag_key(value: str) -> str:
+    if not 1 <= len(value) <= 128 or value.lower().startswith("aws:"):
+        raise ValueError("must be 1-128 characters and must not start with 'aws:'")
+    return value
+
+
+ClusterName = Annotated[str, AfterValidator(_cluster_name)]
+VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+PublicCidr = Annotated[str, AfterValidator(_public_cidr)]
+RoleArn = Annotated[str, AfterValidator(_role_arn)]
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
+NodeGroupName = Annotated[str, AfterValidator(_dns_label)]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+TagKey = Annotated[str, AfterValidator(_tag_key)]
+TagValue = Annotated[str, Field(max_length=256)]
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class NetworkConfig(_Block):
+    cidr: VpcCidr
+    availability_zones: int = Field(alias="availabilityZones", ge=2, le=6)
+    nat_gateways: Literal["single", "perAz"] = Field(alias="natGateways")
+
+
+class EndpointConfig(_Block):
+    public_access_cidrs: tuple[PublicCidr, ...] = Field(alias="publicAccessCidrs")
+
+
+class Taint(_Block):
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class NodeGroupConfig(_Block):
+    instance_types: tuple[InstanceType, ...] = Field(alias="instanceTypes", min_length=1)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(alias="capacityType")
+    min_size: int = Field(alias="minSize", ge=0, le=1000)
+    max_size: int = Field(alias="maxSize", ge=1, le=1000)
+    desired_size: int = Field(alias="desiredSize", ge=0, le=1000)
+    disk_size_gib: int = Field(alias="diskSizeGiB", ge=20, le=16384)
+    labels: dict[LabelKey, LabelValue]
+    taints: tuple[Taint, ...]
+    gpu: bool
+
+
+class PlatformConfig(_Block):
+    environment: Literal["dev", "staging", "prod"]
+    cluster_name: ClusterName = Field(alias="clusterName")
+    kubernetes_version: Literal[SUPPORTED_KUBERNETES_VERSIONS] = Field(alias="kubernetesVersion")
+    network: NetworkConfig
+    endpoint: EndpointConfig
+    admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")
+    node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
+    tags: dict[TagKey, TagValue]
