@@ -1,0 +1,124 @@
+"""ControlPlane: the EKS cluster itself, without nodes.
+
+A KMS key for envelope encryption of Kubernetes secrets, the control-plane log group (created first,
+so EKS does not create it without retention), the `pulumi_eks.Cluster` (API authentication with
+access entries, private endpoint, all log types, OIDC provider), and the add-ons that must exist
+before nodes join: vpc-cni with its own IAM role through EKS Pod Identity, kube-proxy and the Pod
+Identity agent. CoreDNS needs nodes to become healthy, so it is added afterwards by `add_coredns`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+POD_IDENTITY_TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                   "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+})
+
+
+@dataclass
+class ControlPlaneArgs:
+    cluster_name: str
+    kubernetes_version: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    public_subnet_ids: pulumi.Input[Sequence[str]]
+    public_access_cidrs: Sequence[str] = ()
+    admin_role_arns: Sequence[str] = ()
+    log_retention_days: int = 90
+    deletion_protection: bool = True
+    protect: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class ControlPlane(pulumi.ComponentResource):
+    cluster: eks.Cluster
+    kms_key: aws.kms.Key
+
+    def __init__(self, name: str, args: ControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:control-plane:ControlPlane", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.kms_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{args.cluster_name}/secrets",
+                      target_key_id=self.kms_key.key_id, opts=child)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane", name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days, opts=child,
+        )
+
+        self.cluster = eks.Cluster(
+            name,
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            public_subnet_ids=args.public_subnet_ids,
+            skip_default_node_group=True,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                f"admin-{i}": eks.AccessEntryArgs(
+                    principal_arn=arn,
+                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=CLUSTER_ADMIN_POLICY, access_scope={"type": "cluster"})},
+                )
+                for i, arn in enumerate(args.admin_role_arns)
+            },
+            endpoint_private_access=True,
+            endpoint_public_access=bool(args.public_access_cidrs),
+            public_access_cidrs=list(args.public_access_cidrs) or None,
+            enabled_cluster_log_types=list(LOG_TYPES),
+            encryption_config_key_arn=self.kms_key.arn,
+            create_oidc_provider=True,
+            deletion_protection=args.deletion_protection,
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            vpc_cni_options=eks.VpcCniOptionsArgs(),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group], protect=args.protect),
+        )
+
+        pod_identity_agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent", cluster_name=self.cluster.eks_cluster.name,
+            addon_name="eks-pod-identity-agent", resolve_conflicts_on_update="OVERWRITE", opts=child,
+        )
+        cni_role = aws.iam.Role(f"{name}-vpc-cni", assume_role_policy=POD_IDENTITY_TRUST, opts=child)
+        aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name, policy_arn=CNI_POLICY, opts=child)
+        cni_identity = aws.eks.PodIdentityAssociation(
+            f"{name}-vpc-cni", cluster_name=self.cluster.eks_cluster.name, namespace="kube-system",
+            service_account="aws-node", role_arn=cni_role.arn, opts=child,
+        )
+        self.node_prerequisites: list[pulumi.Resource] = [pod_identity_agent, cni_identity]
+
+        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig_json)
+        self.register_outputs({
+            "clusterName": self.cluster.eks_cluster.name,
+            "endpoint": self.cluster.eks_cluster.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "oidcProviderArn": self.cluster.oidc_provider_arn,
+            "kmsKeyArn": self.kms_key.arn,
+        })
+
+    def add_coredns(self, node_groups: Sequence[pulumi.Resource]) -> aws.eks.Addon:
+        """CoreDNS as a managed add-on once nodes exist (with none it stays DEGRADED: pulumi-eks#1819)."""
+        return aws.eks.Addon(
+            f"{self._name}-coredns", cluster_name=self.cluster.eks_cluster.name, addon_name="coredns",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(node_groups)),
+        )

@@ -1,0 +1,149 @@
+"""Network: the VPC an EKS cluster runs in.
+
+Per availability zone a small public subnet (load balancers, NAT) and a large private subnet (nodes
+and pods: the VPC CNI gives every pod a VPC address), NAT gateways (one, or one per zone), a private
+route table per zone, an S3 gateway endpoint so image layers and logs skip the NAT, and VPC flow logs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    availability_zone_index: int
+    public_cidr: str
+    private_cidr: str
+
+
+def plan_subnets(vpc_cidr: str, zone_count: int) -> list[SubnetPlan]:
+    """Deterministic subnet plan: the VPC splits into 8 equal blocks; block i is zone i's private
+    subnet; the last block splits into 8 again, and piece i is zone i's public subnet."""
+    blocks = list(ipaddress.IPv4Network(vpc_cidr).subnets(prefixlen_diff=3))
+    public = list(blocks[-1].subnets(prefixlen_diff=3))
+    return [SubnetPlan(i, str(public[i]), str(blocks[i])) for i in range(zone_count)]
+
+
+@dataclass
+class NetworkArgs:
+    cidr: str
+    zone_count: int
+    cluster_name: str
+    nat_gateways: Literal["single", "perAz"] = "perAz"
+    flow_log_retention_days: int = 30
+    protect: bool = False
+
+
+class Network(pulumi.ComponentResource):
+    vpc: aws.ec2.Vpc
+    public_subnet_ids: pulumi.Output[list[str]]
+    private_subnet_ids: pulumi.Output[list[str]]
+    nat_gateways: list[aws.ec2.NatGateway]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:network:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        zones = aws.get_availability_zones_output(
+            state="available",
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        ).names
+        cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
+
+        self.vpc = aws.ec2.Vpc(
+            name, cidr_block=args.cidr, enable_dns_support=True, enable_dns_hostnames=True,
+            tags={"Name": name}, opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        igw = aws.ec2.InternetGateway(name, vpc_id=self.vpc.id, tags={"Name": name}, opts=child)
+        public_routes = aws.ec2.RouteTable(
+            f"{name}-public", vpc_id=self.vpc.id,
+            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
+            tags={"Name": f"{name}-public"}, opts=child,
+        )
+
+        public_subnets, private_subnets, private_routes = [], [], []
+        self.nat_gateways = []
+        for plan in plan_subnets(args.cidr, args.zone_count):
+            zone = zones.apply(lambda names, i=plan.availability_zone_index: names[i])
+            suffix = f"{name}-{plan.availability_zone_index}"
+            public = aws.ec2.Subnet(
+                f"{suffix}-public", vpc_id=self.vpc.id, cidr_block=plan.public_cidr, availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{suffix}-public", "kubernetes.io/role/elb": "1", **cluster_tag}, opts=child,
+            )
+            aws.ec2.RouteTableAssociation(f"{suffix}-public", subnet_id=public.id,
+                                          route_table_id=public_routes.id, opts=child)
+            private = aws.ec2.Subnet(
+                f"{suffix}-private", vpc_id=self.vpc.id, cidr_block=plan.private_cidr, availability_zone=zone,
+                tags={"Name": f"{suffix}-private", "kubernetes.io/role/internal-elb": "1", **cluster_tag}, opts=child,
+            )
+            if args.nat_gateways == "perAz" or not self.nat_gateways:
+                eip = aws.ec2.Eip(f"{suffix}-nat", domain="vpc", tags={"Name": f"{suffix}-nat"}, opts=child)
+                self.nat_gateways.append(aws.ec2.NatGateway(
+                    f"{suffix}", allocation_id=eip.id, subnet_id=public.id, tags={"Name": suffix},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                ))
+            routes = aws.ec2.RouteTable(
+                f"{suffix}-private", vpc_id=self.vpc.id,
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": self.nat_gateways[-1].id}],
+                tags={"Name": f"{suffix}-private"}, opts=child,
+            )
+            aws.ec2.RouteTableAssociation(f"{suffix}-private", subnet_id=private.id, route_table_id=routes.id,
+                                          opts=child)
+            public_subnets.append(public)
+            private_subnets.append(private)
+            private_routes.append(routes)
+
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3", vpc_id=self.vpc.id, vpc_endpoint_type="Gateway",
+            service_name=region.apply(lambda r: f"com.amazonaws.{r}.s3"),
+            route_table_ids=[public_routes.id, *[r.id for r in private_routes]],
+            tags={"Name": f"{name}-s3"}, opts=child,
+        )
+        self._flow_logs(name, args.flow_log_retention_days)
+
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
+        self.register_outputs({
+            "vpcId": self.vpc.id,
+            "publicSubnetIds": self.public_subnet_ids,
+            "privateSubnetIds": self.private_subnet_ids,
+        })
+
+    def _flow_logs(self, name: str, retention_days: int) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs", name=f"/aws/vpc/{name}/flow-logs", retention_in_days=retention_days, opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}],
+            }),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs", role=role.id,
+            policy=log_group.arn.apply(lambda arn: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow",
+                               "Action": ["logs:CreateLogStream", "logs:PutLogEvents",
+                                          "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+                               "Resource": [arn, f"{arn}:*"]}],
+            })),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn, iam_role_arn=role.arn, max_aggregation_interval=60, opts=child,
+        )

@@ -1,0 +1,283 @@
+"""Offline evaluation of a stack on Pulumi's mock engine (`pulumi.runtime.set_mocks`).
+
+Runs the real program path (Pulumi config -> `stacks.config.load` -> `stacks.platform.build`) with
+no CLI, plugins or cloud, and records every registration (type, name, inputs, options, parent).
+The eks remote components register as one component each; `PlatformMocks` hands back outputs of the
+shape the SDK expects, resource references included, so code that reads them runs for real.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pulumi
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import MessageToDict
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+PROJECT = "eks-platform"
+ACCOUNT = "123456789012"
+GPUS_PER_INSTANCE = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
+                     "12xlarge": 4, "24xlarge": 4, "48xlarge": 8}
+
+
+@dataclass
+class Registration:
+    """One resource registration as the engine received it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    deleted_with: str
+    ignore_changes: list[str]
+    provider: str
+    transforms: list[Callable] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def depends_on(self, other: "Registration") -> bool:
+        return other.urn in self.dependencies
+
+
+def _strip_resource_refs(value: Any) -> Any:
+    """Resource references become their URN, so no Resource is built on the monitor's worker thread
+    (the stock monitor does, and fails with "attached to a different loop"); whole numbers become ints."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_resource_sig:
+            return value.get("urn")
+        return {k: _strip_resource_refs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_resource_refs(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _ref(urn: str, id_: str | None = None) -> dict[str, Any]:
+    ref = {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "packageVersion": ""}
+    if id_ is not None:
+        ref["id"] = id_
+    return ref
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Realistic outputs for the AWS resources and lookups the platform uses."""
+
+    def __init__(self, region: str):
+        self.region = region
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{c}" for c in "abcdef"]
+            return {"id": self.region, "names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)]}
+        if token == "aws:index/getRegion:getRegion":
+            return {"id": self.region, "name": self.region, "region": self.region}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA", "id": ACCOUNT}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:ec2/getInstanceType:getInstanceType":
+            size = args.args["instanceType"].split(".", 1)[1]
+            return {"instanceType": args.args["instanceType"],
+                    "gpuses": [{"count": GPUS_PER_INSTANCE.get(size, 1), "manufacturer": "NVIDIA", "name": "mock",
+                                "memorySize": 24576}]}
+        return {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        name, inputs = args.name, dict(args.inputs)
+        kind = args.typ.split(":")[-1]
+        id_ = f"{kind.lower()}-{name}"
+        arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:{ACCOUNT}:{kind.lower()}/{name}"
+        computed: dict[str, Any] = {"arn": arn}
+        if args.typ == "aws:iam/role:Role":
+            computed = {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "name": inputs.get("name", name)}
+        elif args.typ == "aws:kms/key:Key":
+            computed = {"arn": f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{id_}", "keyId": id_}
+        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            computed = {"arn": arn, "latestVersion": 1, "defaultVersion": 1}
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            computed = {"arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{inputs.get('name', name)}"}
+        return id_, {**inputs, **computed}
+
+
+class PlatformMonitor(mocks.MockMonitor):
+    """The stock mock monitor, plus a record of every registration and outputs for eks components."""
+
+    def __init__(self, mocks_: PlatformMocks):
+        super().__init__(mocks_)
+        self.registrations: list[Registration] = []
+
+    def _record(self, registration: Registration, id_: str | None, state: dict) -> None:
+        registration.outputs = state
+        self.resources[registration.urn] = mocks.MockMonitor.ResourceRegistration(registration.urn, id_, state)
+        self.registrations.append(registration)
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
+        plain = struct_pb2.Struct()
+        plain.update(_strip_resource_refs(MessageToDict(request.object)))
+        inputs = rpc.deserialize_properties(plain)
+        registration = Registration(
+            urn=urn, type=request.type, name=request.name, custom=request.custom, inputs=inputs,
+            parent=request.parent, dependencies=list(request.dependencies), protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
+            ignore_changes=list(request.ignoreChanges), provider=request.provider,
+            transforms=mocks._resolve_callbacks(request.transforms),
+        )
+        if request.type == "eks:index:Cluster":
+            id_, state = None, self._cluster_outputs(registration)
+        elif request.type == "eks:index:ManagedNodeGroup":
+            id_, state = None, self._node_group_outputs(registration)
+        elif request.custom:
+            id_, state = self.mocks.new_resource(mocks.MockResourceArgs(
+                typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+                resource_id=request.importId, custom=True))
+        else:
+            id_, state = None, {}
+        self._record(registration, id_, state)
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
+
+    def _child(self, parent: Registration, type_: str, name: str, inputs: dict, custom: bool = True,
+               transforms: list[Callable] = ()) -> dict:
+        """Register a resource the remote component would create, after the parent's transforms."""
+        for transform in transforms:
+            result = transform(pulumi.ResourceTransformArgs(
+                custom=custom, type_=type_, name=name, props=inputs, opts=pulumi.ResourceOptions()))
+            if inspect.isawaitable(result):
+                result = _sync_await(result)
+            if result is not None:
+                inputs = dict(result.props)
+        urn = self.make_urn(parent.urn, type_, name)
+        id_ = f"{name}-id"
+        child = Registration(urn=urn, type=type_, name=name, custom=custom, inputs=inputs, parent=parent.urn,
+                             dependencies=[], protect=parent.protect, retain_on_delete=False, deleted_with="",
+                             ignore_changes=[], provider="")
+        self._record(child, id_, inputs)
+        return _ref(urn, id_)
+
+    def _cluster_outputs(self, reg: Registration) -> dict:
+        region, name = self.mocks.region, reg.inputs.get("name", reg.name)
+        issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{name.upper()}"
+        endpoint = f"https://{name}.gr7.{region}.eks.amazonaws.com"
+        cluster = self._child(reg, "aws:eks/cluster:Cluster", f"{reg.name}-eksCluster", {
+            "name": name, "arn": f"arn:aws:eks:{region}:{ACCOUNT}:cluster/{name}", "endpoint": endpoint,
+            "version": reg.inputs.get("version"), "certificateAuthority": {"data": "Q0VSVA=="},
+            "identities": [{"oidcs": [{"issuer": issuer}]}],
+            "vpcConfig": {"clusterSecurityGroupId": "sg-cluster", "subnetIds": reg.inputs.get("privateSubnetIds"),
+                          "endpointPrivateAccess": reg.inputs.get("endpointPrivateAccess"),
+                          "endpointPublicAccess": reg.inputs.get("endpointPublicAccess"),
+                          "publicAccessCidrs": reg.inputs.get("publicAccessCidrs")},
+        })
+        oidc_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer.removeprefix('https://')}"
+        oidc = self._child(reg, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", f"{reg.name}-oidcProvider",
+                           {"arn": oidc_arn, "url": issuer, "clientIdLists": ["sts.amazonaws.com"]})
+        role = self._child(reg, "aws:iam/role:Role", f"{reg.name}-eksRole",
+                           {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-eks", "name": f"{name}-eks"})
+        kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "aws",
+                      "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint,
+                                                                     "certificate-authority-data": "Q0VSVA=="}}],
+                      "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+                      "users": [{"name": "aws", "user": {"exec": {
+                          "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                          "args": ["eks", "get-token", "--cluster-name", name]}}}]}
+        provider = self._child(reg, "pulumi:providers:kubernetes", f"{reg.name}-eks-k8s",
+                               {"kubeconfig": json.dumps(kubeconfig)})
+        return {
+            "eksCluster": cluster, "kubeconfig": kubeconfig, "kubeconfigJson": json.dumps(kubeconfig),
+            "oidcProviderArn": oidc_arn, "oidcProviderUrl": issuer.removeprefix("https://"), "oidcIssuer": issuer,
+            "clusterSecurityGroupId": "sg-cluster", "nodeSecurityGroupId": "sg-node",
+            "core": {"cluster": cluster, "clusterIamRole": role, "endpoint": endpoint, "instanceRoles": [],
+                     "nodeGroupOptions": {}, "provider": provider, "oidcProvider": oidc,
+                     "subnetIds": reg.inputs.get("privateSubnetIds", []), "vpcId": reg.inputs.get("vpcId", "")},
+        }
+
+    def _node_group_outputs(self, reg: Registration) -> dict:
+        props = {k: v for k, v in reg.inputs.items() if k not in ("cluster", "nodeRole", "ignoreScalingChanges")}
+        props["clusterName"] = reg.inputs.get("cluster")
+        props["nodeRoleArn"] = reg.inputs.get("nodeRole")
+        props["nodeGroupName"] = f"{reg.name}-ng"
+        props["resources"] = [{"autoscalingGroups": [{"name": f"eks-{reg.name}-asg"}]}]
+        node_group = self._child(reg, "aws:eks/nodeGroup:NodeGroup", reg.name, props, transforms=reg.transforms)
+        return {"nodeGroup": node_group}
+
+
+@dataclass
+class Evaluation:
+    """What one offline run of a stack registered and exported."""
+
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+    def children(self, parent: Registration) -> list[Registration]:
+        return [r for r in self.registrations if r.parent == parent.urn]
+
+
+def pulumi_config(values: dict[str, Any]) -> dict[str, str]:
+    """Config as Pulumi hands it to a program: structured values as JSON text, scalars as strings."""
+    return {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in values.items()}
+
+
+def evaluate(stack: str, config: dict[str, Any], program: Callable[[], dict[str, Any]] | None = None,
+             preview: bool = False) -> Evaluation:
+    """Run the platform program (or `program`) for `stack` with `config` (`ns:key` -> value) under mocks.
+
+    Raises the program's error (e.g. `ConfigError`) as is."""
+    from stacks.config import load, read_pulumi_config
+    from stacks.platform import build
+
+    region = str(config.get("aws:region", "us-east-1"))
+    monitor = PlatformMonitor(PlatformMocks(region))
+    set_root_resource(None)
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    set_all_config(pulumi_config(config), [])
+
+    outputs: dict[str, Any] = {}
+
+    def run() -> None:
+        if program is not None:
+            outputs.update(program())
+            return
+        raw, region_ = read_pulumi_config()
+        outputs.update(build(load(stack, raw, region_)))
+
+    _sync_await(run_pulumi_func(run))
+    resolved, secret = {}, set()
+    for key, value in outputs.items():
+        output = pulumi.Output.from_input(value)
+        resolved[key] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            secret.add(key)
+    return Evaluation(stack, list(monitor.registrations), resolved, secret)
