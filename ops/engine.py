@@ -23,6 +23,8 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from stacks.problems import ConfigError
+
 PROJECT = "eks-platform"
 ACCOUNT = "123456789012"
 GPUS_PER_INSTANCE = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
@@ -54,13 +56,22 @@ class Registration:
 
 def _strip_resource_refs(value: Any) -> Any:
     """Resource references become their URN, so no Resource is built on the monitor's worker thread
-    (the stock monitor does, and fails with "attached to a different loop"); whole numbers become ints."""
+    (the stock monitor does, and fails with "attached to a different loop")."""
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_resource_sig:
             return value.get("urn")
         return {k: _strip_resource_refs(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_strip_resource_refs(v) for v in value]
+    return value
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Protobuf carries every number as a double: give back the ints the program wrote."""
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -133,7 +144,7 @@ class PlatformMonitor(mocks.MockMonitor):
         _ensure_event_loop()
         plain = struct_pb2.Struct()
         plain.update(_strip_resource_refs(MessageToDict(request.object)))
-        inputs = rpc.deserialize_properties(plain)
+        inputs = _whole_numbers(rpc.deserialize_properties(plain))
         registration = Registration(
             urn=urn, type=request.type, name=request.name, custom=request.custom, inputs=inputs,
             parent=request.parent, dependencies=list(request.dependencies), protect=bool(request.protect),
@@ -227,6 +238,7 @@ class Evaluation:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str]
+    error: ConfigError | None = None
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -254,7 +266,8 @@ def evaluate(stack: str, config: dict[str, Any], program: Callable[[], dict[str,
              preview: bool = False) -> Evaluation:
     """Run the platform program (or `program`) for `stack` with `config` (`ns:key` -> value) under mocks.
 
-    Raises the program's error (e.g. `ConfigError`) as is."""
+    A configuration error is returned in `Evaluation.error` (with what was registered: nothing);
+    any other error is raised as is."""
     from stacks.config import load, read_pulumi_config
     from stacks.platform import build
 
@@ -273,7 +286,10 @@ def evaluate(stack: str, config: dict[str, Any], program: Callable[[], dict[str,
         raw, region_ = read_pulumi_config()
         outputs.update(build(load(stack, raw, region_)))
 
-    _sync_await(run_pulumi_func(run))
+    try:
+        _sync_await(run_pulumi_func(run))
+    except ConfigError as error:
+        return Evaluation(stack, list(monitor.registrations), {}, set(), error)
     resolved, secret = {}, set()
     for key, value in outputs.items():
         output = pulumi.Output.from_input(value)

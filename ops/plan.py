@@ -1,0 +1,48 @@
+"""`python -m ops plan <stack>`: evaluate a stack offline and print what `pulumi up` would build."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TextIO
+
+from ops.engine import Evaluation, evaluate
+from ops.stackfiles import read_stack_config
+
+
+def render(evaluation: Evaluation) -> str:
+    by_parent: dict[str, list] = {}
+    for registration in evaluation.registrations:
+        by_parent.setdefault(registration.parent, []).append(registration)
+    lines = [f"Stack {evaluation.stack}: {len(evaluation.registrations)} resources", ""]
+
+    def walk(parent: str, depth: int) -> None:
+        for r in sorted(by_parent.get(parent, []), key=lambda r: (r.type, r.name)):
+            flags = "".join(f" [{f}]" for f, on in (("protected", r.protect), ("retained", r.retain_on_delete)) if on)
+            lines.append(f"{'  ' * depth}{r.type}  {r.name}{flags}")
+            walk(r.urn, depth + 1)
+
+    known = {r.urn for r in evaluation.registrations}
+    for root in sorted({r.parent for r in evaluation.registrations if r.parent not in known}):
+        walk(root, 0)
+    lines += ["", "Resource counts:"]
+    for type_, count in sorted(Counter(r.type for r in evaluation.registrations).items()):
+        lines.append(f"  {count:4d}  {type_}")
+    lines += ["", "Outputs:"]
+    for key, value in evaluation.outputs.items():
+        shown = "[secret]" if key in evaluation.secret_outputs else json.dumps(value)
+        lines.append(f"  {key}: {shown}")
+    return "\n".join(lines)
+
+
+def main(stack: str, out: TextIO, err: TextIO) -> int:
+    try:
+        evaluation = evaluate(stack, read_stack_config(stack))
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=err)
+        return 2
+    if evaluation.error:
+        print(f"error: {evaluation.error}", file=err)
+        return 1
+    print(render(evaluation), file=out)
+    return 0
