@@ -47,6 +47,7 @@ class Registration:
     deleted_with: str
     ignore_changes: list[str]
     provider: str
+    providers: dict[str, str] = field(default_factory=dict)
     transforms: list[Callable] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -150,7 +151,7 @@ class PlatformMonitor(mocks.MockMonitor):
             parent=request.parent, dependencies=list(request.dependencies), protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
             ignore_changes=list(request.ignoreChanges), provider=request.provider,
-            transforms=mocks._resolve_callbacks(request.transforms),
+            providers=dict(request.providers), transforms=mocks._resolve_callbacks(request.transforms),
         )
         if request.type == "eks:index:Cluster":
             id_, state = None, self._cluster_outputs(registration)
