@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
-from ops.stackfiles import read_stack_config
+from ops.stackfiles import PROJECT_DIR, read_stack_config
 
 
 def render(evaluation: Evaluation) -> str:
@@ -35,9 +36,9 @@ def render(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def main(stack: str, out: TextIO, err: TextIO) -> int:
+def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR) -> int:
     try:
-        evaluation = evaluate(stack, read_stack_config(stack))
+        evaluation = evaluate(stack, read_stack_config(stack, project_dir))
     except FileNotFoundError as error:
         print(f"error: {error}", file=err)
         return 2

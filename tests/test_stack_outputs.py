@@ -1,0 +1,50 @@
+"""What a stack exports, and the real stack files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from ops.stackfiles import PROJECT_DIR, read_stack_config, stack_names
+from stacks.config import load
+from tests.conftest import STACKS
+
+
+def test_every_environment_has_a_stack_file():
+    assert stack_names() == sorted(STACKS)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_files_select_their_profile_and_hold_only_known_keys(stack):
+    config = read_stack_config(stack)
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("eks-platform:")}
+    settings = load(stack, raw, config["aws:region"])
+    assert settings.config.environment == settings.profile.name == stack
+
+
+def test_exported_outputs(any_stack):
+    outputs = any_stack.outputs
+    env = any_stack.stack
+    assert set(outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
+                            "publicSubnetIds", "privateSubnetIds", "nodeGroupNames"}
+    assert outputs["clusterName"] == f"acme-{env}"
+    assert outputs["clusterEndpoint"].startswith("https://")
+    assert outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1")
+    assert outputs["vpcId"] == f"vpc-acme-{env}"
+    assert set(outputs["nodeGroupNames"]) == {"general", "gpu"}
+    assert len(outputs["privateSubnetIds"]) == len(outputs["publicSubnetIds"])
+
+
+def test_kubeconfig_is_exported_as_a_secret_and_reaches_the_cluster(any_stack):
+    assert any_stack.secret_outputs == {"kubeconfig"}
+    kubeconfig = json.loads(any_stack.outputs["kubeconfig"])
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == any_stack.outputs["clusterEndpoint"]
+
+
+def test_main_is_thin():
+    source = (PROJECT_DIR / "__main__.py").read_text()
+    assert "build(settings)" in source and "pulumi.export" in source
+    assert yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["runtime"] == {
+        "name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
