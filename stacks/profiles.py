@@ -35,6 +35,17 @@ def _general(capacity: str, min_size: int, max_size: int, desired: int, instance
     }
 
 
+def _defaults(cidr: str, zones: int, nat: str, general: dict) -> dict:
+    return {
+        "kubernetesVersion": "1.34",
+        "network": {"cidr": cidr, "availabilityZones": zones, "natGateways": nat},
+        "endpoint": {"publicAccessCidrs": []},
+        "adminRoleArns": [],
+        "nodeGroups": {"general": general},
+        "tags": {},
+    }
+
+
 _NODE_GROUP_DEFAULTS = {
     "capacityType": "ON_DEMAND",
     "diskSizeGiB": 50,
@@ -46,14 +57,7 @@ _NODE_GROUP_DEFAULTS = {
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
         name="dev",
-        defaults={
-            "kubernetesVersion": "1.34",
-            "network": {"cidr": "10.20.0.0/16", "availabilityZones": 2, "natGateways": "single"},
-            "endpoint": {"publicAccessCidrs": []},
-            "adminRoleArns": [],
-            "nodeGroups": {"general": _general("SPOT", 1, 4, 2)},
-            "tags": {},
-        },
+        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2)),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -65,14 +69,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "staging": Profile(
         name="staging",
-        defaults={
-            "kubernetesVersion": "1.34",
-            "network": {"cidr": "10.30.0.0/16", "availabilityZones": 3, "natGateways": "perAz"},
-            "endpoint": {"publicAccessCidrs": []},
-            "adminRoleArns": [],
-            "nodeGroups": {"general": _general("ON_DEMAND", 2, 6, 2)},
-            "tags": {},
-        },
+        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 2, 6, 2)),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -84,14 +81,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "prod": Profile(
         name="prod",
-        defaults={
-            "kubernetesVersion": "1.34",
-            "network": {"cidr": "10.40.0.0/16", "availabilityZones": 3, "natGateways": "perAz"},
-            "endpoint": {"publicAccessCidrs": []},
-            "adminRoleArns": [],
-            "nodeGroups": {"general": _general("ON_DEMAND", 3, 12, 3)},
-            "tags": {},
-        },
+        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3)),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=True,
         deletion_protection=True,
