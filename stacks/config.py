@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from stacks import rules
 from stacks.problems import ConfigError, Problem
 from stacks.profiles import PROFILES, Profile
-from stacks.schema import PlatformConfig
+from stacks.schema import SECRET_KEYS, PlatformConfig
 
 NAMESPACE = "eks-platform"
 GPU_GROUP_DEFAULTS = {"capacityType": "ON_DEMAND", "diskSizeGiB": 100}
@@ -165,7 +165,8 @@ def _schema_problems(merged: dict[str, Any]) -> list[Problem]:
                 message = "is required"
             if loc and loc[-1] == "[key]":
                 message = f"key {message}"
-            problems.append(Problem(_path(loc), detail.get("input"), message))
+            value = "[secret]" if loc and loc[0] in SECRET_KEYS else detail.get("input")
+            problems.append(Problem(_path(loc), value, message))
         return problems
     return []
 

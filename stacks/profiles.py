@@ -11,6 +11,21 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class ServiceProfile:
+    """How big and how available the in-cluster services are."""
+
+    storage_reclaim_policy: str
+    ingress_replicas: int
+    ingress_max_replicas: int | None
+    prometheus_replicas: int
+    alertmanager_replicas: int
+    loki_mode: str
+    loki_replicas: int
+    loki_cache_mib: int
+    metrics_server_replicas: int
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     defaults: dict[str, Any]
@@ -22,6 +37,7 @@ class Profile:
     allow_open_endpoint: bool
     allow_single_nat: bool
     min_on_demand_nodes: int
+    services: ServiceProfile
 
 
 def _general(capacity: str, min_size: int, max_size: int, desired: int, instance: str = "m7i.large") -> dict:
@@ -35,8 +51,13 @@ def _general(capacity: str, min_size: int, max_size: int, desired: int, instance
     }
 
 
-def _defaults(cidr: str, zones: int, nat: str, general: dict) -> dict:
+def _defaults(cidr: str, zones: int, nat: str, general: dict, retention: str, prometheus_gib: int,
+              log_days: int) -> dict:
     return {
+        "ingress": {"scheme": "internet-facing"},
+        "monitoring": {"prometheusRetention": retention, "prometheusStorageGiB": prometheus_gib},
+        "logging": {"retentionDays": log_days},
+        "alerting": {"slackChannel": "#alerts"},
         "kubernetesVersion": "1.34",
         "network": {"cidr": cidr, "availabilityZones": zones, "natGateways": nat},
         "endpoint": {"publicAccessCidrs": []},
@@ -57,7 +78,7 @@ _NODE_GROUP_DEFAULTS = {
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
         name="dev",
-        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2)),
+        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2), "7d", 20, 7),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -66,10 +87,13 @@ PROFILES: dict[str, Profile] = {
         allow_open_endpoint=True,
         allow_single_nat=True,
         min_on_demand_nodes=0,
+        services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=1, ingress_max_replicas=None,
+                                prometheus_replicas=1, alertmanager_replicas=1, loki_mode="Monolithic",
+                                loki_replicas=1, loki_cache_mib=512, metrics_server_replicas=1),
     ),
     "staging": Profile(
         name="staging",
-        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 2, 6, 2)),
+        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 2, 6, 2), "15d", 50, 14),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -78,10 +102,13 @@ PROFILES: dict[str, Profile] = {
         allow_open_endpoint=False,
         allow_single_nat=True,
         min_on_demand_nodes=2,
+        services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=2, ingress_max_replicas=4,
+                                prometheus_replicas=1, alertmanager_replicas=2, loki_mode="SimpleScalable",
+                                loki_replicas=2, loki_cache_mib=1024, metrics_server_replicas=2),
     ),
     "prod": Profile(
         name="prod",
-        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3)),
+        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3), "30d", 100, 30),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=True,
         deletion_protection=True,
@@ -90,5 +117,8 @@ PROFILES: dict[str, Profile] = {
         allow_open_endpoint=False,
         allow_single_nat=False,
         min_on_demand_nodes=3,
+        services=ServiceProfile(storage_reclaim_policy="Retain", ingress_replicas=3, ingress_max_replicas=9,
+                                prometheus_replicas=2, alertmanager_replicas=3, loki_mode="SimpleScalable",
+                                loki_replicas=3, loki_cache_mib=2048, metrics_server_replicas=2),
     ),
 }

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -138,6 +138,33 @@ class NodeGroupConfig(_Block):
     gpu: bool
 
 
+class IngressConfig(_Block):
+    scheme: Literal["internet-facing", "internal"]
+
+
+class MonitoringConfig(_Block):
+    prometheus_retention: str = Field(alias="prometheusRetention", pattern=r"^[1-9]\d*(h|d|w|y)$")
+    prometheus_storage_gib: int = Field(alias="prometheusStorageGiB", ge=10, le=16384)
+
+
+class LoggingConfig(_Block):
+    retention_days: int = Field(alias="retentionDays", ge=1, le=3650)
+
+
+class AlertingConfig(_Block):
+    slack_channel: str = Field(alias="slackChannel", pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+def _https_url(value: SecretStr) -> SecretStr:
+    if not re.match(r"^https://[^\s/]+\.[^\s/]+/\S*$", value.get_secret_value()):
+        raise ValueError("must be an https:// URL (a Slack incoming webhook)")
+    return value
+
+
+HttpsUrlSecret = Annotated[SecretStr, AfterValidator(_https_url)]
+SECRET_KEYS = ("grafanaAdminPassword", "slackWebhookUrl")
+
+
 class PlatformConfig(_Block):
     environment: Literal["dev", "staging", "prod"]
     cluster_name: ClusterName = Field(alias="clusterName")
@@ -147,3 +174,9 @@ class PlatformConfig(_Block):
     admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
     tags: dict[TagKey, TagValue]
+    ingress: IngressConfig
+    monitoring: MonitoringConfig
+    logging: LoggingConfig
+    alerting: AlertingConfig
+    grafana_admin_password: SecretStr | None = Field(alias="grafanaAdminPassword", default=None, min_length=12)
+    slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)

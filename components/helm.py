@@ -1,0 +1,60 @@
+"""The Helm charts the platform installs, pinned, and how every release is installed.
+
+Releases use `helm.v3.Release` (hooks, history and rollback work) and are atomic: a failed install or
+upgrade is rolled back and its leftovers cleaned, and a bounded history allows `helm rollback`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+MAX_HISTORY = 10
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    version: str
+    repository: str
+
+
+CHARTS = {c.name: c for c in (
+    Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts"),
+    Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts"),
+    Chart("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts"),
+    Chart("ingress-nginx", "4.15.1", "https://kubernetes.github.io/ingress-nginx"),
+    Chart("nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin"),
+    Chart("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
+    Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
+    Chart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler"),
+)}
+
+
+def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[str, Any], timeout_seconds: int,
+            opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    pinned = CHARTS[chart]
+    return k8s.helm.v3.Release(
+        name,
+        name=name,
+        chart=pinned.name,
+        version=pinned.version,
+        repository_opts={"repo": pinned.repository},
+        namespace=namespace,
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        max_history=MAX_HISTORY,
+        timeout=timeout_seconds,
+        opts=opts,
+    )
+
+
+def namespace(name: str, opts: pulumi.ResourceOptions, labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(name, metadata={"name": name, "labels": labels or {}}, opts=opts)
+
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

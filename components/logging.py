@@ -1,0 +1,174 @@
+"""Logging: Loki storing in S3, and Fluent Bit shipping every node's container logs to it.
+
+Loki's bucket is KMS-encrypted, private, TLS-only and expires objects after the retention period;
+Loki reaches it through its own IRSA role limited to that bucket and key (no access keys). Retention
+is enforced by Loki's compactor. Fluent Bit runs on every node (GPU nodes too), labels streams with
+namespace/pod/container/node only, and buffers on the node's disk so logs survive a Loki outage.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.helm import GPU_TOLERATION, namespace, release
+from components.irsa import service_account_role
+
+NAMESPACE = "logging"
+FLUENT_BIT_NAMESPACE = "fluent-bit"
+LOKI_SERVICE_ACCOUNT = "loki"
+LOKI_GATEWAY = f"loki-gateway.{NAMESPACE}.svc.cluster.local"
+LOKI_URL = f"http://{LOKI_GATEWAY}"
+BUFFER_DIR = "/var/fluent-bit/state"
+
+
+@dataclass
+class LokiArgs:
+    cluster_name: str
+    region: str
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_url: pulumi.Input[str]
+    storage_class: str
+    retention_days: int
+    mode: Literal["Monolithic", "SimpleScalable"] = "Monolithic"
+    replicas: int = 1
+    cache_memory_mib: int = 512
+    protect: bool = False
+
+
+def bucket_policy(bucket_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }]})
+
+
+def loki_access_policy(bucket_arn: str, key_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": [f"{bucket_arn}/*"]},
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key_arn]},
+    ]})
+
+
+def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
+    scalable = args.mode == "SimpleScalable"
+    persistence = {"persistence": {"storageClass": args.storage_class}}
+    return {
+        "deploymentMode": args.mode,
+        "loki": {
+            "auth_enabled": False,
+            "schemaConfig": {"configs": [{"from": "2025-01-01", "store": "tsdb", "object_store": "s3",
+                                          "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]},
+            "storage": {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket, "admin": bucket},
+                        "s3": {"region": args.region}},
+            "limits_config": {"retention_period": f"{args.retention_days * 24}h"},
+            "compactor": {"retention_enabled": True, "delete_request_store": "s3"},
+        },
+        "serviceAccount": {"create": True, "name": LOKI_SERVICE_ACCOUNT,
+                           "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
+        "singleBinary": {"replicas": 0 if scalable else args.replicas, **persistence},
+        "write": {"replicas": args.replicas if scalable else 0, **persistence},
+        "read": {"replicas": args.replicas if scalable else 0},
+        "backend": {"replicas": args.replicas if scalable else 0, **persistence},
+        "chunksCache": {"allocatedMemory": args.cache_memory_mib},
+        "resultsCache": {"allocatedMemory": max(args.cache_memory_mib // 4, 128)},
+        "monitoring": {"serviceMonitor": {"enabled": True}},
+        "minio": {"enabled": False},
+    }
+
+
+class Loki(pulumi.ComponentResource):
+    def __init__(self, name: str, args: LokiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:logging:Loki", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        self.kms_key = aws.kms.Key(f"{name}-logs", description=f"Loki log storage of {args.cluster_name}",
+                                   enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
+        self.bucket = aws.s3.Bucket(
+            f"{name}-logs", bucket=account.apply(lambda a: f"{args.cluster_name}-loki-{a}-{args.region}"),
+            force_destroy=not args.protect, opts=stateful,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-logs", bucket=self.bucket.id, rules=[{
+            "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                        "kms_master_key_id": self.kms_key.arn},
+            "bucket_key_enabled": True}], opts=child)
+        aws.s3.BucketPublicAccessBlock(f"{name}-logs", bucket=self.bucket.id, block_public_acls=True,
+                                       block_public_policy=True, ignore_public_acls=True,
+                                       restrict_public_buckets=True, opts=child)
+        aws.s3.BucketOwnershipControls(f"{name}-logs", bucket=self.bucket.id,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketPolicy(f"{name}-logs", bucket=self.bucket.id, policy=self.bucket.arn.apply(bucket_policy),
+                            opts=child)
+        aws.s3.BucketLifecycleConfiguration(f"{name}-logs", bucket=self.bucket.id, rules=[{
+            "id": "expire-after-retention", "status": "Enabled", "filter": {},
+            "expiration": {"days": args.retention_days + 1},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}], opts=child)
+
+        role = service_account_role(f"{name}-loki", args.oidc_provider_arn, args.oidc_issuer_url,
+                                    NAMESPACE, LOKI_SERVICE_ACCOUNT, parent=self)
+        access = aws.iam.RolePolicy(f"{name}-loki", role=role.id,
+                                    policy=pulumi.Output.all(self.bucket.arn, self.kms_key.arn).apply(
+                                        lambda a: loki_access_policy(a[0], a[1])), opts=child)
+        ns = namespace(NAMESPACE, child)
+        values = pulumi.Output.all(self.bucket.bucket, role.arn).apply(lambda a: loki_values(args, a[0], a[1]))
+        self.release = release("loki", "loki", ns.metadata.name, values, timeout_seconds=900,
+                               opts=pulumi.ResourceOptions(parent=self, depends_on=[access]))
+        self.url = LOKI_URL
+        self.register_outputs({"bucket": self.bucket.bucket, "url": LOKI_URL})
+
+
+def fluent_bit_config() -> dict[str, str]:
+    return {
+        "service": (
+            "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n"
+            "    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n"
+            "    HTTP_Port 2020\n    Health_Check On\n"
+            f"    storage.path {BUFFER_DIR}/flb-storage/\n    storage.sync normal\n"
+            "    storage.backlog.mem_limit 16M\n"
+        ),
+        "inputs": (
+            "[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser docker, cri\n"
+            "    Tag kube.*\n    Mem_Buf_Limit 16MB\n    Skip_Long_Lines On\n    storage.type filesystem\n"
+            f"    DB {BUFFER_DIR}/flb_kube.db\n"
+        ),
+        "filters": (
+            "[FILTER]\n    Name kubernetes\n    Match kube.*\n    Merge_Log On\n    Keep_Log Off\n"
+            "    K8S-Logging.Parser On\n    K8S-Logging.Exclude On\n    Labels Off\n    Annotations Off\n"
+        ),
+        "outputs": (
+            "[OUTPUT]\n    Name loki\n    Match kube.*\n"
+            f"    Host {LOKI_GATEWAY}\n    Port 80\n"
+            "    labels job=fluent-bit, namespace=$kubernetes['namespace_name'], pod=$kubernetes['pod_name'], "
+            "container=$kubernetes['container_name'], node=$kubernetes['host']\n"
+            "    remove_keys kubernetes\n    line_format json\n"
+            "    storage.total_limit_size 2G\n    Retry_Limit no_limits\n"
+        ),
+    }
+
+
+def fluent_bit_values() -> dict[str, Any]:
+    return {
+        "kind": "DaemonSet",
+        "tolerations": [GPU_TOLERATION],
+        "config": fluent_bit_config(),
+        "extraVolumes": [{"name": "buffer", "hostPath": {"path": BUFFER_DIR, "type": "DirectoryOrCreate"}}],
+        "extraVolumeMounts": [{"name": "buffer", "mountPath": BUFFER_DIR}],
+    }
+
+
+class FluentBit(pulumi.ComponentResource):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:logging:FluentBit", name, None, opts)
+        ns = namespace(FLUENT_BIT_NAMESPACE, pulumi.ResourceOptions(parent=self))
+        self.release = release("fluent-bit", "fluent-bit", ns.metadata.name, fluent_bit_values(), timeout_seconds=300,
+                               opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"namespace": FLUENT_BIT_NAMESPACE})

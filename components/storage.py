@@ -1,0 +1,55 @@
+"""Storage: the EBS CSI driver add-on with its own IRSA role, and the default `gp3` StorageClass.
+
+Volumes are encrypted gp3, bound where the pod lands (WaitForFirstConsumer, so a volume and its pod
+share a zone) and can grow in place; the reclaim policy decides whether data outlives its claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.irsa import service_account_role
+
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+STORAGE_CLASS = "gp3"
+
+
+@dataclass
+class StorageArgs:
+    cluster_name: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_url: pulumi.Input[str]
+    reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+
+
+class Storage(pulumi.ComponentResource):
+    storage_class: k8s.storage.v1.StorageClass
+
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:storage:Storage", name, None, opts)
+        role = service_account_role(f"{name}-ebs-csi", args.oidc_provider_arn, args.oidc_issuer_url,
+                                    "kube-system", "ebs-csi-controller-sa", parent=self)
+        attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=role.name, policy_arn=EBS_CSI_POLICY,
+                                                  opts=pulumi.ResourceOptions(parent=self))
+        self.addon = aws.eks.Addon(
+            f"{name}-ebs-csi", cluster_name=args.cluster_name, addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=role.arn, resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+        )
+        self.storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-{STORAGE_CLASS}",
+            metadata={"name": STORAGE_CLASS,
+                      "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy=args.reclaim_policy,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.addon]),
+        )
+        self.register_outputs({"storageClassName": self.storage_class.metadata.name})
