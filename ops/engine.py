@@ -121,6 +121,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             computed = {"arn": f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{id_}", "keyId": id_}
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             computed = {"arn": arn, "latestVersion": 1, "defaultVersion": 1}
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            computed = {"result": f"generated-{name}-" + "x" * max(inputs.get("length", 16) - 20, 0)}
+        elif args.typ == "aws:s3/bucket:Bucket":
+            computed = {"arn": f"arn:aws:s3:::{inputs.get('bucket', name)}", "bucket": inputs.get("bucket", name)}
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
             computed = {"arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{inputs.get('name', name)}"}
         return id_, {**inputs, **computed}

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
+from components.gpu import Gpu
+from components.ingress import Ingress, IngressArgs
+from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
+from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from stacks.config import Settings
 
 
@@ -58,10 +66,14 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         ), pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=control_plane.node_prerequisites)))
         for group_name, group in cfg.node_groups.items()
     }
-    control_plane.add_coredns([g.node_group for g in node_groups.values()])
+    coredns = control_plane.add_coredns([g.node_group for g in node_groups.values()])
+    general_nodes = [g.node_group for n, g in node_groups.items() if not cfg.node_groups[n].gpu]
+    services = _platform_services(settings, control_plane, provider, [*general_nodes, coredns],
+                                  has_gpu=any(g.gpu for g in cfg.node_groups.values()))
 
     eks_cluster = control_plane.cluster.eks_cluster
     return {
+        **services,
         "clusterName": eks_cluster.name,
         "clusterEndpoint": eks_cluster.endpoint,
         "kubeconfig": control_plane.kubeconfig,
@@ -70,4 +82,53 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         "publicSubnetIds": network.public_subnet_ids,
         "privateSubnetIds": network.private_subnet_ids,
         "nodeGroupNames": {n: g.node_group.node_group.node_group_name for n, g in node_groups.items()},
+    }
+
+
+def _platform_services(settings: Settings, control_plane: ControlPlane, aws_provider: aws.Provider,
+                       cluster_ready: list[pulumi.Resource], has_gpu: bool) -> dict[str, pulumi.Input]:
+    """The in-cluster services, each waiting only for what it really needs."""
+    cfg, services, name = settings.config, settings.profile.services, settings.cluster_name
+    cluster = control_plane.cluster
+    k8s_provider = k8s.Provider("k8s", kubeconfig=control_plane.kubeconfig,
+                                opts=pulumi.ResourceOptions(depends_on=cluster_ready))
+    providers = {"aws": aws_provider, "kubernetes": k8s_provider}
+
+    def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(providers=providers, depends_on=[*cluster_ready, *resources])
+
+    oidc = {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer_url": cluster.oidc_issuer}
+    storage = Storage(name, StorageArgs(cluster_name=cluster.eks_cluster.name,
+                                        reclaim_policy=services.storage_reclaim_policy, **oidc), after())
+    password = (pulumi.Output.secret(cfg.grafana_admin_password.get_secret_value()) if cfg.grafana_admin_password
+                else random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
+                                           opts=pulumi.ResourceOptions(providers=providers)).result)
+    slack_url = cfg.slack_webhook_url.get_secret_value() if cfg.slack_webhook_url else None
+    monitoring = Monitoring(name, MonitoringArgs(
+        storage_class=STORAGE_CLASS, grafana_admin_password=password, loki_url=LOKI_URL,
+        prometheus_replicas=services.prometheus_replicas,
+        prometheus_retention=cfg.monitoring.prometheus_retention,
+        prometheus_storage_gib=cfg.monitoring.prometheus_storage_gib,
+        alertmanager_replicas=services.alertmanager_replicas,
+        slack_webhook_url=pulumi.Output.secret(slack_url) if slack_url else None,
+        slack_channel=cfg.alerting.slack_channel,
+    ), after(storage.storage_class))
+    loki = Loki(name, LokiArgs(
+        cluster_name=name, region=settings.region, storage_class=STORAGE_CLASS,
+        retention_days=cfg.logging.retention_days, mode=services.loki_mode, replicas=services.loki_replicas,
+        cache_memory_mib=services.loki_cache_mib, protect=settings.profile.protect, **oidc,
+    ), after(storage.storage_class, monitoring.release))
+    FluentBit(name, after())
+    Ingress(name, IngressArgs(scheme=cfg.ingress.scheme, replicas=services.ingress_replicas,
+                              max_replicas=services.ingress_max_replicas), after(monitoring.release))
+    if has_gpu:
+        Gpu(name, monitoring.release, after())
+    Autoscaling(name, AutoscalingArgs(
+        cluster_name=name, region=settings.region, kubernetes_version=cfg.kubernetes_version,
+        metrics_server_replicas=services.metrics_server_replicas, **oidc,
+    ), after())
+    return {
+        "grafanaAdminPassword": pulumi.Output.secret(password),
+        "lokiBucket": loki.bucket.bucket,
+        "alertDelivery": monitoring.alert_delivery,
     }

@@ -37,7 +37,7 @@ def test_cluster_basics(any_stack):
 
 
 def test_secrets_are_encrypted_with_a_rotating_kms_key(any_stack):
-    key = any_stack.one("aws:kms/key:Key")
+    key = any_stack.one("aws:kms/key:Key", f"acme-{any_stack.stack}-secrets")
     assert key.inputs["enableKeyRotation"] is True
     assert key.inputs["deletionWindowInDays"] == 30
     assert any_stack.one(CLUSTER).inputs["encryptionConfigKeyArn"] == key.outputs["arn"]
@@ -98,8 +98,8 @@ def test_coredns_is_an_addon_created_after_every_node_group(any_stack):
 
 
 def test_prod_protects_vpc_kms_key_and_cluster_and_turns_on_deletion_protection(prod):
-    for type_ in ("aws:ec2/vpc:Vpc", "aws:kms/key:Key", CLUSTER):
-        assert prod.one(type_).protect, type_
+    for type_, name in (("aws:ec2/vpc:Vpc", "acme-prod"), ("aws:kms/key:Key", "acme-prod-secrets"), (CLUSTER, "acme-prod")):
+        assert prod.one(type_, name).protect, type_
     assert prod.one(CLUSTER).inputs["deletionProtection"] is True
 
 

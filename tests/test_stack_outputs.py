@@ -28,7 +28,8 @@ def test_exported_outputs(any_stack):
     outputs = any_stack.outputs
     env = any_stack.stack
     assert set(outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
-                            "publicSubnetIds", "privateSubnetIds", "nodeGroupNames"}
+                            "publicSubnetIds", "privateSubnetIds", "nodeGroupNames", "grafanaAdminPassword",
+                            "lokiBucket", "alertDelivery"}
     assert outputs["clusterName"] == f"acme-{env}"
     assert outputs["clusterEndpoint"].startswith("https://")
     assert outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1")
@@ -38,7 +39,7 @@ def test_exported_outputs(any_stack):
 
 
 def test_kubeconfig_is_exported_as_a_secret_and_reaches_the_cluster(any_stack):
-    assert any_stack.secret_outputs == {"kubeconfig"}
+    assert any_stack.secret_outputs == {"kubeconfig", "grafanaAdminPassword"}
     kubeconfig = json.loads(any_stack.outputs["kubeconfig"])
     assert kubeconfig["clusters"][0]["cluster"]["server"] == any_stack.outputs["clusterEndpoint"]
 
