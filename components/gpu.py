@@ -79,13 +79,13 @@ class Gpu(pulumi.ComponentResource):
         self.dcgm_exporter = release("dcgm-exporter", "dcgm-exporter", ns.metadata.name, dcgm_exporter_values(),
                                      timeout_seconds=300, opts=after_monitoring)
         k8s.core.v1.ConfigMap(
-            f"{name}-dashboard",
+            f"{name}-gpu-dashboard",
             metadata={"name": "gpu-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
             data={"gpu.json": json.dumps(dashboard())},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
         )
         k8s.apiextensions.CustomResource(
-            f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            f"{name}-gpu-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
             metadata={"name": "gpu-alerts", "namespace": NAMESPACE},
             spec={"groups": alert_rules()},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring, ns]),

@@ -1,0 +1,381 @@
+"""In-cluster services: pinned releases, Helm values per environment, IAM, the log bucket, ordering, secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.helm import CHARTS
+from components.logging import LOKI_URL
+from tests.conftest import run_stack
+from tests.k8s import RELEASE, is_secret, release, reveal, values
+
+PINNED = {
+    "kube-prometheus-stack": ("88.5.3", "https://prometheus-community.github.io/helm-charts"),
+    "loki": ("18.11.0", "https://grafana-community.github.io/helm-charts"),
+    "fluent-bit": ("0.58.1", "https://fluent.github.io/helm-charts"),
+    "ingress-nginx": ("4.15.1", "https://kubernetes.github.io/ingress-nginx"),
+    "nvidia-device-plugin": ("0.20.0", "https://nvidia.github.io/k8s-device-plugin"),
+    "dcgm-exporter": ("4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
+    "metrics-server": ("3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
+    "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
+}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def test_every_release_is_pinned_atomic_and_rollbackable(any_stack):
+    releases = {r.name: r.inputs for r in any_stack.of_type(RELEASE)}
+    assert set(releases) == set(PINNED) == set(CHARTS)
+    for name, inputs in releases.items():
+        assert (inputs["version"], inputs["repositoryOpts"]["repo"]) == PINNED[name]
+        assert inputs["chart"] == name
+        assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
+        assert inputs["maxHistory"] == 10
+        assert 300 <= inputs["timeout"] <= 900
+
+
+def test_no_gpu_services_without_a_gpu_group():
+    no_gpu = run_stack("dev", nodeGroups=None)
+    assert no_gpu.error is None
+    names = {r.name for r in no_gpu.of_type(RELEASE)}
+    assert "nvidia-device-plugin" not in names and "dcgm-exporter" not in names
+    assert "kubernetes:monitoring.coreos.com/v1:PrometheusRule" not in {r.type for r in no_gpu.registrations}
+
+
+# ---- ingress -------------------------------------------------------------------------------------
+
+def test_dev_ingress_is_one_replica_without_pdb_or_autoscaling(dev):
+    controller = values(dev, "ingress-nginx")["controller"]
+    assert controller["replicaCount"] == 1
+    assert "minAvailable" not in controller and "autoscaling" not in controller
+
+
+def test_prod_ingress_is_highly_available(prod):
+    controller = values(prod, "ingress-nginx")["controller"]
+    assert controller["replicaCount"] == 3
+    assert controller["autoscaling"] == {"enabled": True, "minReplicas": 3, "maxReplicas": 9,
+                                         "targetCPUUtilizationPercentage": 70}
+    assert controller["minAvailable"] == 2
+    spread = controller["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
+
+
+def test_ingress_nlb_preserves_client_ip_and_exports_metrics(any_stack):
+    controller = values(any_stack, "ingress-nginx")["controller"]
+    service = controller["service"]
+    assert service["externalTrafficPolicy"] == "Local"
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in service["annotations"]
+    assert controller["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
+
+
+def test_internal_ingress_scheme():
+    service = values(run_stack("dev", ingress={"scheme": "internal"}), "ingress-nginx")["controller"]["service"]
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-internal"] == "true"
+
+
+# ---- monitoring ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack, replicas, retention, gib, am_replicas", [
+    ("dev", 1, "7d", 20, 1), ("staging", 1, "15d", 50, 2), ("prod", 2, "30d", 100, 3)])
+def test_prometheus_and_alertmanager_sizes(stack, replicas, retention, gib, am_replicas, request):
+    chart = values(request.getfixturevalue(stack), "kube-prometheus-stack")
+    spec = chart["prometheus"]["prometheusSpec"]
+    assert (spec["replicas"], spec["retention"]) == (replicas, retention)
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim == {"storageClassName": "gp3", "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": f"{gib}Gi"}}}
+    am = chart["alertmanager"]["alertmanagerSpec"]
+    assert am["replicas"] == am_replicas
+    assert am["storage"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "gp3"
+
+
+def test_monitoring_config_overrides():
+    spec = values(run_stack("dev", monitoring={"prometheusRetention": "3d", "prometheusStorageGiB": 30}),
+                  "kube-prometheus-stack")["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == "3d"
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "30Gi"
+
+
+def test_prometheus_picks_up_every_release_and_skips_what_eks_hides(any_stack):
+    chart = values(any_stack, "kube-prometheus-stack")
+    spec = chart["prometheus"]["prometheusSpec"]
+    for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd"):
+        assert chart[component] == {"enabled": False}
+
+
+def test_grafana_password_comes_from_a_secret_never_from_values(any_stack):
+    grafana = values(any_stack, "kube-prometheus-stack")["grafana"]
+    assert grafana["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user",
+                                "passwordKey": "admin-password"}
+    assert "adminPassword" not in grafana
+    secret = any_stack.one("kubernetes:core/v1:Secret", f"acme-{any_stack.stack}-grafana-admin").inputs
+    assert is_secret(secret["stringData"])
+    password = reveal(secret["stringData"])["admin-password"]
+    assert password == any_stack.outputs["grafanaAdminPassword"] and len(password) >= 12
+    assert password not in json.dumps(values(any_stack, "kube-prometheus-stack"))
+    assert "grafanaAdminPassword" in any_stack.secret_outputs
+
+
+def test_configured_grafana_password_is_used_instead_of_a_generated_one():
+    evaluation = run_stack("dev", grafanaAdminPassword="correct-horse-battery")
+    assert evaluation.outputs["grafanaAdminPassword"] == "correct-horse-battery"
+    assert not evaluation.of_type("random:index/randomPassword:RandomPassword")
+    assert "grafanaAdminPassword" in evaluation.secret_outputs
+
+
+def test_grafana_has_loki_and_loads_dashboards_from_every_namespace(any_stack):
+    grafana = values(any_stack, "kube-prometheus-stack")["grafana"]
+    assert grafana["additionalDataSources"] == [{"name": "Loki", "type": "loki", "access": "proxy",
+                                                 "url": LOKI_URL, "isDefault": False}]
+    assert grafana["sidecar"]["dashboards"]["searchNamespace"] == "ALL"
+    assert LOKI_URL == "http://loki-gateway.logging.svc.cluster.local"
+
+
+def test_without_slack_alerts_go_nowhere_and_the_plan_says_so(dev):
+    config = values(dev, "kube-prometheus-stack")["alertmanager"]["config"]
+    assert config["route"]["receiver"] == "null"
+    assert config["receivers"] == [{"name": "null"}]
+    assert dev.outputs["alertDelivery"] == "none: no Slack webhook configured"
+    assert not [r for r in dev.of_type("kubernetes:core/v1:Secret") if "slack" in r.name]
+
+
+def test_slack_webhook_reaches_alertmanager_through_a_mounted_secret():
+    url = "https://hooks.slack.com/services/T0/B0/XYZ"
+    evaluation = run_stack("prod", slackWebhookUrl=url, alerting={"slackChannel": "#prod-alerts"})
+    secret = evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-slack").inputs
+    assert secret["metadata"] == {"name": "alertmanager-slack", "namespace": "monitoring"}
+    assert is_secret(secret["stringData"]) and reveal(secret["stringData"]) == {"url": url}
+    chart = values(evaluation, "kube-prometheus-stack")
+    assert url not in json.dumps(chart)
+    assert chart["alertmanager"]["alertmanagerSpec"]["secrets"] == ["alertmanager-slack"]
+    config = chart["alertmanager"]["config"]
+    assert config["route"]["receiver"] == "slack"
+    slack = config["receivers"][1]["slack_configs"][0]
+    assert slack["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/url"
+    assert slack["channel"] == "#prod-alerts"
+    assert evaluation.outputs["alertDelivery"] == "slack #prod-alerts"
+    assert release(evaluation, "kube-prometheus-stack").depends_on(
+        evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-slack"))
+
+
+def test_bad_service_config_is_rejected_with_secrets_masked():
+    evaluation = run_stack("dev", slackWebhookUrl="http://example.com/hook", ingress={"scheme": "public"},
+                           logging={"retentionDays": 0}, monitoring={"prometheusRetention": "15 days"},
+                           grafanaAdminPassword="short")
+    problems = {p.path: str(p) for p in evaluation.error.problems}
+    assert "https:// URL" in problems["slackWebhookUrl"] and "example.com" not in problems["slackWebhookUrl"]
+    assert "[secret]" in problems["grafanaAdminPassword"] and "short" not in problems["grafanaAdminPassword"]
+    assert {"ingress.scheme", "logging.retentionDays", "monitoring.prometheusRetention"} <= set(problems)
+    assert evaluation.registrations == []
+
+
+# ---- logging -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack, mode, replicas, days, cache", [
+    ("dev", "Monolithic", 1, 7, 512), ("staging", "SimpleScalable", 2, 14, 1024),
+    ("prod", "SimpleScalable", 3, 30, 2048)])
+def test_loki_mode_replicas_retention_and_caches(stack, mode, replicas, days, cache, request):
+    chart = values(request.getfixturevalue(stack), "loki")
+    assert chart["deploymentMode"] == mode
+    scalable = mode == "SimpleScalable"
+    assert chart["singleBinary"]["replicas"] == (0 if scalable else replicas)
+    for target in ("read", "write", "backend"):
+        assert chart[target]["replicas"] == (replicas if scalable else 0)
+    assert chart["loki"]["limits_config"] == {"retention_period": f"{days * 24}h"}
+    assert chart["loki"]["compactor"] == {"retention_enabled": True, "delete_request_store": "s3"}
+    assert chart["chunksCache"]["allocatedMemory"] == cache
+    assert chart["singleBinary"]["persistence"]["storageClass"] == "gp3"
+
+
+def test_loki_stores_in_its_bucket_through_irsa_without_keys(any_stack):
+    env = any_stack.stack
+    chart = values(any_stack, "loki")
+    bucket = f"acme-{env}-loki-123456789012-us-east-1"
+    assert chart["loki"]["storage"] == {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket,
+                                                                      "admin": bucket},
+                                        "s3": {"region": "us-east-1"}}
+    assert chart["loki"]["schemaConfig"]["configs"][0]["schema"] == "v13"
+    assert chart["loki"]["schemaConfig"]["configs"][0]["store"] == "tsdb"
+    role = any_stack.one("aws:iam/role:Role", f"acme-{env}-loki")
+    assert chart["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
+    assert chart["serviceAccount"]["name"] == "loki"
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert f"system:serviceaccount:logging:loki" in trust.values()
+    assert any_stack.outputs["lokiBucket"] == bucket
+    assert "accessKeyId" not in json.dumps(chart) and "endpoint" not in chart["loki"]["storage"]["s3"]
+
+
+def test_loki_role_is_scoped_to_its_bucket_and_key(any_stack):
+    env = any_stack.stack
+    bucket_arn = f"arn:aws:s3:::acme-{env}-loki-123456789012-us-east-1"
+    key = any_stack.one("aws:kms/key:Key", f"acme-{env}-logs")
+    policy = json.loads(any_stack.one("aws:iam/rolePolicy:RolePolicy", f"acme-{env}-loki").inputs["policy"])
+    assert policy["Statement"] == [
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": [f"{bucket_arn}/*"]},
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key.outputs["arn"]]},
+    ]
+
+
+def test_log_bucket_controls(any_stack):
+    env = any_stack.stack
+    name = f"acme-{env}-logs"
+    key = any_stack.one("aws:kms/key:Key", name)
+    assert key.inputs["enableKeyRotation"] is True
+    sse = any_stack.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                        name).inputs["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms",
+                                                         "kmsMasterKeyId": key.outputs["arn"]}
+    block = any_stack.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", name).inputs
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    policy = json.loads(any_stack.one("aws:s3/bucketPolicy:BucketPolicy", name).inputs["policy"])
+    assert policy["Statement"][0]["Effect"] == "Deny"
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    lifecycle = any_stack.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", name)
+    days = {"dev": 7, "staging": 14, "prod": 30}[env]
+    assert lifecycle.inputs["rules"][0]["expiration"] == {"days": days + 1}
+
+
+def test_log_bucket_and_key_are_protected_and_retained_in_prod_only(dev, prod):
+    for evaluation, kept in ((dev, False), (prod, True)):
+        for type_ in ("aws:s3/bucket:Bucket", "aws:kms/key:Key"):
+            resource = evaluation.one(type_, f"acme-{evaluation.stack}-logs")
+            assert (resource.protect, resource.retain_on_delete) == (kept, kept)
+        bucket = evaluation.one("aws:s3/bucket:Bucket", f"acme-{evaluation.stack}-logs")
+        assert bucket.inputs["forceDestroy"] is (not kept)
+
+
+def test_fluent_bit_runs_on_gpu_nodes_ships_to_loki_and_buffers_on_disk(any_stack):
+    chart = values(any_stack, "fluent-bit")
+    assert chart["kind"] == "DaemonSet"
+    assert chart["tolerations"] == [GPU_TOLERATION]
+    config = chart["config"]
+    assert "storage.type filesystem" in config["inputs"]
+    assert "storage.path /var/fluent-bit/state/flb-storage/" in config["service"]
+    assert "Host loki-gateway.logging.svc.cluster.local" in config["outputs"]
+    assert ("labels job=fluent-bit, namespace=$kubernetes['namespace_name'], pod=$kubernetes['pod_name'], "
+            "container=$kubernetes['container_name'], node=$kubernetes['host']") in config["outputs"]
+    assert "Labels Off" in config["filters"] and "auto_kubernetes_labels" not in config["outputs"]
+    assert chart["extraVolumeMounts"] == [{"name": "buffer", "mountPath": "/var/fluent-bit/state"}]
+
+
+# ---- GPU -----------------------------------------------------------------------------------------
+
+def test_device_plugin_and_dcgm_only_on_gpu_nodes(any_stack):
+    plugin = values(any_stack, "nvidia-device-plugin")
+    assert plugin["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    terms = plugin["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]}]
+    assert GPU_TOLERATION in plugin["tolerations"]
+    dcgm = values(any_stack, "dcgm-exporter")
+    assert dcgm["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert dcgm["tolerations"] == [GPU_TOLERATION]
+    assert dcgm["serviceMonitor"] == {"enabled": True}
+
+
+def test_gpu_dashboard_and_alert_rules(any_stack):
+    dashboard = any_stack.one("kubernetes:core/v1:ConfigMap", f"acme-{any_stack.stack}-gpu-dashboard").inputs
+    assert dashboard["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    panels = json.loads(dashboard["data"]["gpu.json"])["panels"]
+    assert [p["title"] for p in panels] == ["GPU utilisation", "GPU memory used", "GPU temperature"]
+    assert "DCGM_FI_DEV_GPU_UTIL" in panels[0]["targets"][0]["expr"]
+    rule = any_stack.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {"GpuXidError", "GpuTemperatureHigh", "GpuNodeNotReady"}
+    assert "DCGM_FI_DEV_XID_ERRORS" in alerts["GpuXidError"]["expr"]
+    assert 'label_nvidia_com_gpu_present="true"' in alerts["GpuNodeNotReady"]["expr"]
+
+
+# ---- autoscaling ---------------------------------------------------------------------------------
+
+def test_cluster_autoscaler_discovers_this_cluster_with_a_matching_image(any_stack):
+    env = any_stack.stack
+    chart = values(any_stack, "cluster-autoscaler")
+    assert chart["autoDiscovery"] == {"clusterName": f"acme-{env}"}
+    assert chart["awsRegion"] == "us-east-1" and chart["cloudProvider"] == "aws"
+    assert chart["image"] == {"tag": "v1.34.0"}
+    role = any_stack.one("aws:iam/role:Role", f"acme-{env}-cluster-autoscaler")
+    assert chart["rbac"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
+    condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert "system:serviceaccount:kube-system:cluster-autoscaler" in condition.values()
+
+
+def test_cluster_autoscaler_image_follows_the_kubernetes_version():
+    chart = values(run_stack("dev", kubernetesVersion="1.33"), "cluster-autoscaler")
+    assert chart["image"]["tag"] == "v1.33.0"
+
+
+def test_cluster_autoscaler_may_resize_only_this_clusters_groups(any_stack):
+    env = any_stack.stack
+    policy = json.loads(any_stack.one("aws:iam/rolePolicy:RolePolicy", f"acme-{env}-cluster-autoscaler").inputs["policy"])
+    resize, discover = policy["Statement"]
+    assert resize["Action"] == ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    assert resize["Condition"] == {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/acme-{env}": "owned"}}
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in discover["Action"])
+
+
+@pytest.mark.parametrize("stack, replicas", [("dev", 1), ("prod", 2)])
+def test_metrics_server_replicas(stack, replicas, request):
+    chart = values(request.getfixturevalue(stack), "metrics-server")
+    assert chart["replicas"] == replicas
+    assert ("podDisruptionBudget" in chart) is (replicas > 1)
+
+
+# ---- ordering ------------------------------------------------------------------------------------
+
+COMPONENT_OF_RELEASE = {
+    "kube-prometheus-stack": "eks-platform:monitoring:Monitoring",
+    "loki": "eks-platform:logging:Loki",
+    "fluent-bit": "eks-platform:logging:FluentBit",
+    "ingress-nginx": "eks-platform:ingress:Ingress",
+    "metrics-server": "eks-platform:autoscaling:Autoscaling",
+}
+
+
+def test_every_service_waits_for_the_general_nodes_and_coredns(any_stack):
+    env = any_stack.stack
+    general = any_stack.one("eks:index:ManagedNodeGroup", f"acme-{env}-general")
+    gpu = any_stack.one("eks:index:ManagedNodeGroup", f"acme-{env}-gpu")
+    coredns = any_stack.one("aws:eks/addon:Addon", f"acme-{env}-coredns")
+    components = [r for r in any_stack.registrations if r.type.startswith("eks-platform:")
+                  and r.type.split(":")[1] in ("storage", "monitoring", "logging", "ingress", "gpu", "autoscaling")]
+    assert len(components) == 7
+    for component in components:
+        assert component.depends_on(general) and component.depends_on(coredns), component.type
+        assert not component.depends_on(gpu), component.type
+
+
+def test_charts_with_service_monitors_wait_for_kube_prometheus_stack_and_no_others(any_stack):
+    kps = release(any_stack, "kube-prometheus-stack")
+    waits = {name for name, type_ in COMPONENT_OF_RELEASE.items() if any_stack.one(type_).depends_on(kps)}
+    assert waits == {"loki", "ingress-nginx"}
+    assert release(any_stack, "dcgm-exporter").depends_on(kps)
+    assert any_stack.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").depends_on(kps)
+    assert not release(any_stack, "nvidia-device-plugin").depends_on(kps)
+
+
+def test_charts_with_volumes_wait_for_the_storage_class_and_no_others(any_stack):
+    storage_class = any_stack.one("kubernetes:storage.k8s.io/v1:StorageClass")
+    waits = {name for name, type_ in COMPONENT_OF_RELEASE.items() if any_stack.one(type_).depends_on(storage_class)}
+    assert waits == {"kube-prometheus-stack", "loki"}
+
+
+def test_fluent_bit_does_not_wait_for_loki(any_stack):
+    fluent_bit = any_stack.one("eks-platform:logging:FluentBit")
+    loki = any_stack.one("eks-platform:logging:Loki")
+    assert not fluent_bit.depends_on(loki) and not fluent_bit.depends_on(release(any_stack, "loki"))
+
+
+def test_in_cluster_resources_use_the_clusters_kubernetes_provider(any_stack):
+    provider = any_stack.one("pulumi:providers:kubernetes", "k8s")
+    assert is_secret(provider.inputs["kubeconfig"])
+    assert reveal(provider.inputs["kubeconfig"]) == any_stack.outputs["kubeconfig"]
+    in_cluster = [r for r in any_stack.registrations if r.type.startswith("kubernetes:")]
+    assert in_cluster and all(r.provider.startswith(provider.urn) for r in in_cluster)
