@@ -8,11 +8,17 @@ Not a test: it prints timings (wall clock, min and median of N runs) for the REA
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 
 from ops.engine import evaluate
 from ops.stackfiles import read_stack_config, stack_names
+
+
+QUIET = logging.getLogger("benchmark")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def main() -> None:
@@ -25,7 +31,7 @@ def main() -> None:
         timings, count = [], 0
         for _ in range(args.runs):
             start = time.perf_counter()
-            evaluation = evaluate(stack, config)
+            evaluation = evaluate(stack, config, logger=QUIET)
             timings.append(time.perf_counter() - start)
             count = len(evaluation.registrations)
         print(f"{stack:<10}{count:>10}{min(timings):>9.3f}{statistics.median(timings):>10.3f}")

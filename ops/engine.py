@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -267,9 +268,9 @@ def pulumi_config(values: dict[str, Any]) -> dict[str, str]:
             for k, v in values.items()}
 
 
-def evaluate(stack: str, config: dict[str, Any], program: Callable[[], dict[str, Any]] | None = None,
-             preview: bool = False) -> Evaluation:
-    """Run the platform program (or `program`) for `stack` with `config` (`ns:key` -> value) under mocks.
+def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
+             logger: logging.Logger | None = None) -> Evaluation:
+    """Run the platform program for `stack` with `config` (`ns:key` -> value) under mocks.
 
     A configuration error is returned in `Evaluation.error` (with what was registered: nothing);
     any other error is raised as is."""
@@ -279,15 +280,12 @@ def evaluate(stack: str, config: dict[str, Any], program: Callable[[], dict[str,
     region = str(config.get("aws:region", "us-east-1"))
     monitor = PlatformMonitor(PlatformMocks(region))
     set_root_resource(None)
-    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger)
     set_all_config(pulumi_config(config), [])
 
     outputs: dict[str, Any] = {}
 
     def run() -> None:
-        if program is not None:
-            outputs.update(program())
-            return
         raw, region_ = read_pulumi_config()
         outputs.update(build(load(stack, raw, region_)))
 
