@@ -3,7 +3,7 @@
 A KMS key for envelope encryption of Kubernetes secrets, the control-plane log group (created first,
 so EKS does not create it without retention), the `pulumi_eks.Cluster` (API authentication with
 access entries, private endpoint, all log types, OIDC provider), and the add-ons that must exist
-before nodes join: vpc-cni with its own IAM role through EKS Pod Identity, kube-proxy and the Pod
+before nodes join: vpc-cni (enforcing NetworkPolicies) with its own IAM role through EKS Pod Identity, kube-proxy and the Pod
 Identity agent. CoreDNS needs nodes to become healthy, so it is added afterwards by `add_coredns`.
 """
 
@@ -89,7 +89,7 @@ class ControlPlane(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
-            vpc_cni_options=eks.VpcCniOptionsArgs(),
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group], protect=args.protect),
         )

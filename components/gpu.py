@@ -14,7 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import GPU_TOLERATION, namespace, release
+from components.helm import GPU_TOLERATION, release
+from components.namespaces import namespace
 
 NAMESPACE = "gpu"
 GPU_NODE_LABEL = "nvidia.com/gpu.present"
@@ -72,7 +73,7 @@ class Gpu(pulumi.ComponentResource):
         """`monitoring` is the kube-prometheus-stack release: it owns the CRDs the exporter and rules use."""
         super().__init__("eks-platform:gpu:Gpu", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = namespace(NAMESPACE, child)
+        ns = namespace(NAMESPACE, child, pod_security="privileged")  # device plugin and DCGM: host paths, devices
         after_monitoring = pulumi.ResourceOptions(parent=self, depends_on=[monitoring])
         self.device_plugin = release("nvidia-device-plugin", "nvidia-device-plugin", ns.metadata.name,
                                      device_plugin_values(), timeout_seconds=300, opts=child)

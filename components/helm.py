@@ -53,8 +53,4 @@ def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[st
     )
 
 
-def namespace(name: str, opts: pulumi.ResourceOptions, labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
-    return k8s.core.v1.Namespace(name, metadata={"name": name, "labels": labels or {}}, opts=opts)
-
-
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

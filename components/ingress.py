@@ -3,7 +3,8 @@
 Today the controller is ingress-nginx; callers only see `IngressArgs` and the outputs (namespace,
 ingress class, controller Service), so it can be swapped (upstream ingress-nginx was retired in 2026).
 The NLB keeps the client IP (`externalTrafficPolicy: Local`), spreads across zones, and is either
-internet-facing or internal. Metrics are on with a ServiceMonitor.
+internet-facing or internal. Metrics are on with a ServiceMonitor. Given an ACM certificate, TLS is
+terminated at the NLB: port 443 forwards to the controller's HTTP port, port 80 only redirects to HTTPS.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any, Literal
 
 import pulumi
 
-from components.helm import namespace, release
+from components.helm import release
+from components.namespaces import namespace
 
 NAMESPACE = "ingress-nginx"
 INGRESS_CLASS = "nginx"
@@ -26,9 +28,25 @@ class IngressArgs:
     scheme: Literal["internet-facing", "internal"] = "internet-facing"
     replicas: int = 1
     max_replicas: int | None = None
+    tls_certificate_arn: pulumi.Input[str] | None = None
 
 
-def controller_values(args: IngressArgs) -> dict[str, Any]:
+REDIRECT_PORT = 2443
+
+
+def _terminate_tls(controller: dict[str, Any], certificate_arn: str) -> None:
+    controller["service"]["annotations"].update({
+        "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": certificate_arn,
+        "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https",
+        "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
+    })
+    controller["service"]["targetPorts"] = {"http": "tohttps", "https": "http"}
+    controller["containerPort"] = {"http": 80, "https": 443, "tohttps": REDIRECT_PORT}
+    controller["config"] = {"http-snippet": f"server {{\n  listen {REDIRECT_PORT};\n"
+                                            "  return 308 https://$host$request_uri;\n}\n"}
+
+
+def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> dict[str, Any]:
     annotations = {
         "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
         "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
@@ -49,6 +67,8 @@ def controller_values(args: IngressArgs) -> dict[str, Any]:
                                      "targetCPUUtilizationPercentage": 70}
     if args.replicas > 1:
         controller["minAvailable"] = args.replicas - 1
+    if certificate_arn:
+        _terminate_tls(controller, certificate_arn)
     return {"controller": controller}
 
 
@@ -56,9 +76,10 @@ class Ingress(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:ingress:Ingress", name, None, opts)
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
-        self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, controller_values(args),
+        values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
+        self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
                                timeout_seconds=600, opts=pulumi.ResourceOptions(parent=self))
         self.namespace = NAMESPACE
         self.ingress_class = INGRESS_CLASS
-        self.service_name = "ingress-nginx-controller"
+        self.service = f"{NAMESPACE}/ingress-nginx-controller"
         self.register_outputs({"namespace": NAMESPACE, "ingressClass": INGRESS_CLASS})

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.helm import GPU_TOLERATION, namespace, release
+from components.helm import GPU_TOLERATION, release
+from components.namespaces import namespace
 from components.irsa import service_account_role
 
 NAMESPACE = "logging"
@@ -168,7 +169,7 @@ def fluent_bit_values() -> dict[str, Any]:
 class FluentBit(pulumi.ComponentResource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:logging:FluentBit", name, None, opts)
-        ns = namespace(FLUENT_BIT_NAMESPACE, pulumi.ResourceOptions(parent=self))
+        ns = namespace(FLUENT_BIT_NAMESPACE, pulumi.ResourceOptions(parent=self), pod_security="privileged")  # reads host logs
         self.release = release("fluent-bit", "fluent-bit", ns.metadata.name, fluent_bit_values(), timeout_seconds=300,
                                opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"namespace": FLUENT_BIT_NAMESPACE})

@@ -15,7 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import namespace, release
+from components.helm import release
+from components.namespaces import namespace
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
@@ -36,6 +37,8 @@ class MonitoringArgs:
     alertmanager_storage_gib: int = 10
     slack_webhook_url: pulumi.Input[str] | None = None
     slack_channel: str = "#alerts"
+    grafana_host: str | None = None
+    ingress_class: str | None = None
 
 
 def _volume(storage_class: str, gib: int) -> dict[str, Any]:
@@ -57,6 +60,13 @@ def alertmanager_config(slack_channel: str | None) -> dict[str, Any]:
                   "repeat_interval": "12h", "receiver": receiver,
                   "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
         "receivers": receivers,
+    }
+
+
+def _grafana_ingress(host: str, ingress_class: str | None) -> dict[str, Any]:
+    return {
+        "ingress": {"enabled": True, "ingressClassName": ingress_class, "hosts": [host]},
+        "grafana.ini": {"server": {"root_url": f"https://{host}"}},
     }
 
 
@@ -88,6 +98,7 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
                                        "searchNamespace": "ALL"}},
             "additionalDataSources": [{"name": "Loki", "type": "loki", "access": "proxy", "url": args.loki_url,
                                        "isDefault": False}],
+            **(_grafana_ingress(args.grafana_host, args.ingress_class) if args.grafana_host else {}),
         },
     }
 
@@ -98,7 +109,7 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:monitoring:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = namespace(NAMESPACE, child)
+        ns = namespace(NAMESPACE, child, pod_security="privileged")  # node-exporter: host network and PID
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         secrets = [k8s.core.v1.Secret(
             f"{name}-grafana-admin", metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
@@ -117,5 +128,6 @@ class Monitoring(pulumi.ComponentResource):
         self.release = release(RELEASE, "kube-prometheus-stack", ns.metadata.name, chart_values(args, slack),
                                timeout_seconds=900,
                                opts=pulumi.ResourceOptions(parent=self, depends_on=secrets))
+        self.namespace = NAMESPACE
         self.alert_delivery = f"slack {args.slack_channel}" if slack else "none: no Slack webhook configured"
         self.register_outputs({"namespace": NAMESPACE, "alertDelivery": self.alert_delivery})

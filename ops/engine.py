@@ -51,6 +51,7 @@ class Registration:
     providers: dict[str, str] = field(default_factory=dict)
     transforms: list[Callable] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    read: bool = False
 
     def depends_on(self, other: "Registration") -> bool:
         return other.urn in self.dependencies
@@ -103,6 +104,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA", "id": ACCOUNT}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:route53/getZone:getZone":
+            return {"id": "Z0MOCKZONE", "zoneId": "Z0MOCKZONE", "name": args.args["name"], "privateZone": False}
+        if token == "aws:lb/getHostedZoneId:getHostedZoneId":
+            return {"id": "Z26RNL4JYFTOTI"}
         if token == "aws:ec2/getInstanceType:getInstanceType":
             size = args.args["instanceType"].split(".", 1)[1]
             return {"instanceType": args.args["instanceType"],
@@ -122,6 +127,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
             computed = {"arn": f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{id_}", "keyId": id_}
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             computed = {"arn": arn, "latestVersion": 1, "defaultVersion": 1}
+        elif args.typ == "kubernetes:core/v1:Service":
+            hostname = f"{name.rsplit('-', 1)[0]}-0123456789abcdef.elb.{self.region}.amazonaws.com"
+            computed = {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
+        elif args.typ == "aws:acm/certificate:Certificate":
+            domain = inputs["domainName"]
+            computed = {"arn": arn, "domainValidationOptions": [
+                {"domainName": d, "resourceRecordName": f"_x1.{domain}.", "resourceRecordType": "CNAME",
+                 "resourceRecordValue": "_x2.acm-validations.aws."} for d in [domain, *inputs.get("subjectAlternativeNames", [])]]}
+        elif args.typ == "aws:route53/record:Record":
+            computed = {"fqdn": inputs["name"].rstrip(".")}
+        elif args.typ == "aws:route53/zone:Zone":
+            computed = {"arn": arn, "zoneId": "Z0CREATED"}
         elif args.typ == "random:index/randomPassword:RandomPassword":
             computed = {"result": f"generated-{name}-" + "x" * max(inputs.get("length", 16) - 20, 0)}
         elif args.typ == "aws:s3/bucket:Bucket":
@@ -171,6 +188,18 @@ class PlatformMonitor(mocks.MockMonitor):
         self._record(registration, id_, state)
         obj = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
+
+    def ReadResource(self, request):
+        """A `Resource.get`: recorded like a registration (with the id it reads) so tests see its dependencies."""
+        response = super().ReadResource(request)
+        registration = Registration(
+            urn=response.urn, type=request.type, name=request.name, custom=True,
+            inputs={"id": request.id}, parent=request.parent, dependencies=list(request.dependencies),
+            protect=False, retain_on_delete=False, deleted_with="", ignore_changes=[], provider=request.provider,
+            outputs=self.resources[response.urn].state, read=True,
+        )
+        self.registrations.append(registration)
+        return response
 
     def _child(self, parent: Registration, type_: str, name: str, inputs: dict, custom: bool = True,
                transforms: list[Callable] = ()) -> dict:

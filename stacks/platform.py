@@ -10,12 +10,14 @@ import pulumi_random as random
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
 from components.gpu import Gpu
-from components.ingress import Ingress, IngressArgs
+from components.dns import Dns, DnsArgs
+from components.ingress import INGRESS_CLASS, Ingress, IngressArgs
 from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
+from components.tenancy import Quota, Team, TeamArgs
 from stacks.config import Settings
 
 
@@ -98,6 +100,14 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         return pulumi.ResourceOptions(providers=providers, depends_on=[*cluster_ready, *resources])
 
     oidc = {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer_url": cluster.oidc_issuer}
+    dns = None
+    if cfg.dns:
+        dns = Dns(name, DnsArgs(zone_name=cfg.dns.zone_name, subdomain=cfg.dns.subdomain,
+                                create_zone=cfg.dns.create_zone, protect=settings.profile.protect),
+                  pulumi.ResourceOptions(providers=providers))
+    else:
+        pulumi.log.warn("dns: no eks-platform:dns block, so no DNS records, certificate or TLS are created")
+    grafana_host = f"grafana.{dns.base_domain}" if dns else None
     storage = Storage(name, StorageArgs(cluster_name=cluster.eks_cluster.name,
                                         reclaim_policy=services.storage_reclaim_policy, **oidc), after())
     password = (pulumi.Output.secret(cfg.grafana_admin_password.get_secret_value()) if cfg.grafana_admin_password
@@ -112,6 +122,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         alertmanager_replicas=services.alertmanager_replicas,
         slack_webhook_url=pulumi.Output.secret(slack_url) if slack_url else None,
         slack_channel=cfg.alerting.slack_channel,
+        grafana_host=grafana_host, ingress_class=INGRESS_CLASS,
     ), after(storage.storage_class))
     loki = Loki(name, LokiArgs(
         cluster_name=name, region=settings.region, storage_class=STORAGE_CLASS,
@@ -119,8 +130,18 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         cache_memory_mib=services.loki_cache_mib, protect=settings.profile.protect, **oidc,
     ), after(storage.storage_class, monitoring.release))
     FluentBit(name, after())
-    Ingress(name, IngressArgs(scheme=cfg.ingress.scheme, replicas=services.ingress_replicas,
-                              max_replicas=services.ingress_max_replicas), after(monitoring.release))
+    ingress = Ingress(name, IngressArgs(
+        scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
+        tls_certificate_arn=dns.certificate_validation.certificate_arn if dns else None,
+    ), after(monitoring.release, *([dns.certificate_validation] if dns else [])))
+    if dns:
+        dns.point_at_load_balancer(settings.region, ingress.service, ingress.release)
+    for team, team_config in cfg.teams.items():
+        Team(team, TeamArgs(
+            cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
+            quota=Quota(cpu=team_config.quota.cpu, memory=team_config.quota.memory, pods=team_config.quota.pods),
+            allowed_namespaces=[ingress.namespace, monitoring.namespace],
+        ), after())
     if has_gpu:
         Gpu(name, monitoring.release, after())
     Autoscaling(name, AutoscalingArgs(
@@ -131,4 +152,6 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         "grafanaAdminPassword": pulumi.Output.secret(password),
         "lokiBucket": loki.bucket.bucket,
         "alertDelivery": monitoring.alert_delivery,
+        "baseDomain": dns.base_domain if dns else "none: no dns block configured",
+        "grafanaUrl": f"https://{grafana_host}" if grafana_host else "none: use kubectl port-forward (see README)",
     }

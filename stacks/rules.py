@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from components.instance_types import architecture, is_nvidia_gpu
+from components.tenancy import RESERVED_NAMESPACES
 from stacks.problems import Problem
 from stacks.profiles import Profile
 
@@ -54,8 +55,27 @@ def _node_group_problems(name: str, group: dict) -> Iterator[Problem]:
                       f"must all share one CPU architecture (one AMI per group), got {', '.join(architectures)}")
 
 
+def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
+    claimed: dict[str, str] = {}
+    for team, config in teams.items():
+        namespaces = config.get("namespaces") if isinstance(config, dict) else None
+        if not isinstance(namespaces, list):
+            continue
+        for i, ns in enumerate(namespaces):
+            path = f"teams.{team}.namespaces[{i}]"
+            if ns in RESERVED_NAMESPACES:
+                yield Problem(path, ns, f"is a platform namespace; reserved: {', '.join(RESERVED_NAMESPACES)}")
+            elif ns in claimed:
+                yield Problem(path, ns, f"is already claimed by team '{claimed[ns]}'; a namespace belongs to one team")
+            else:
+                claimed[ns] = team
+
+
 def check(merged: dict[str, Any], profile: Profile) -> list[Problem]:
     problems: list[Problem] = []
+    teams = merged.get("teams")
+    if isinstance(teams, dict):
+        problems.extend(_team_problems(teams))
     groups = merged.get("nodeGroups")
     if isinstance(groups, dict):
         valid_groups = {n: g for n, g in groups.items() if isinstance(g, dict)}

@@ -162,6 +162,51 @@ def _https_url(value: SecretStr) -> SecretStr:
 
 
 HttpsUrlSecret = Annotated[SecretStr, AfterValidator(_https_url)]
+
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError("must be a Kubernetes quantity like 500m, 20, 64Gi")
+    return value
+
+
+def _domain(value: str) -> str:
+    if not _DOMAIN.match(value):
+        raise ValueError("must be a lowercase DNS domain like example.com")
+    return value
+
+
+def _subdomain(value: str) -> str:
+    if not all(_DNS_LABEL.match(label) and len(label) <= 63 for label in value.split(".")):
+        raise ValueError("must be DNS labels (lowercase letters, digits, '-') separated by '.'")
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+Domain = Annotated[str, AfterValidator(_domain)]
+Subdomain = Annotated[str, AfterValidator(_subdomain)]
+NamespaceName = Annotated[str, AfterValidator(_dns_label)]
+
+
+class DnsConfig(_Block):
+    zone_name: Domain = Field(alias="zoneName")
+    create_zone: bool = Field(alias="createZone", default=False)
+    subdomain: Subdomain | None = None
+
+
+class QuotaConfig(_Block):
+    cpu: Quantity
+    memory: Quantity
+    pods: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}$")]
+
+
+class TeamConfig(_Block):
+    namespaces: tuple[NamespaceName, ...] = Field(min_length=1)
+    role_arns: tuple[RoleArn, ...] = Field(alias="roleArns", default=())
+    quota: QuotaConfig
 SECRET_KEYS = ("grafanaAdminPassword", "slackWebhookUrl")
 
 
@@ -180,3 +225,5 @@ class PlatformConfig(_Block):
     alerting: AlertingConfig
     grafana_admin_password: SecretStr | None = Field(alias="grafanaAdminPassword", default=None, min_length=12)
     slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)
+    dns: DnsConfig | None = None
+    teams: dict[NodeGroupName, TeamConfig] = Field(default_factory=dict)

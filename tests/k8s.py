@@ -37,6 +37,6 @@ def values(evaluation: Evaluation, name: str) -> dict[str, Any]:
 def kubernetes_objects(evaluation: Evaluation) -> list[dict[str, Any]]:
     """Every Kubernetes object the program creates itself (not Helm releases, not CRD instances)."""
     return [reveal(r.inputs) for r in evaluation.registrations
-            if r.type.startswith("kubernetes:") and r.type != RELEASE and r.custom
+            if r.type.startswith("kubernetes:") and r.type != RELEASE and r.custom and not r.read
             and r.type.split(":")[1].split("/")[0] in ("core", "storage.k8s.io", "rbac.authorization.k8s.io",
                                                        "networking.k8s.io", "policy", "apps")]

@@ -21,6 +21,10 @@ pytestmark = pytest.mark.skipif(not CHARTS_DIR.is_dir(), reason="../shared/chart
 FREE_FORM = {
     # Documented Loki config blocks passed straight into Loki's configuration.
     ("loki", "loki.storage"), ("loki", "loki.limits_config"),
+    # The Grafana subchart's own values, documented in the grafana chart kube-prometheus-stack depends on.
+    ("kube-prometheus-stack", "grafana.ingress.ingressClassName"), ("kube-prometheus-stack", "grafana.grafana.ini"),
+    # Named container ports: the chart renders every entry (its TLS-termination docs add `tohttps`).
+    ("ingress-nginx", "controller.containerPort"),
     # Any cluster-autoscaler command-line flag (the chart's comment links the full list).
     ("cluster-autoscaler", "extraArgs"),
 }

@@ -1,0 +1,23 @@
+"""Namespaces with their Pod Security Admission level."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+def pod_security_labels(enforce: str, warn: str | None = None) -> dict[str, str]:
+    """Pod Security Admission labels: `enforce` blocks, `warn` and `audit` report (default: same level)."""
+    warn = warn or enforce
+    return {"pod-security.kubernetes.io/enforce": enforce, "pod-security.kubernetes.io/warn": warn,
+            "pod-security.kubernetes.io/audit": warn}
+
+
+def namespace(name: str, opts: pulumi.ResourceOptions, pod_security: str = "baseline",
+              labels: dict[str, str] | None = None, resource_name: str | None = None) -> k8s.core.v1.Namespace:
+    """A namespace enforcing `pod_security` (privileged, baseline, restricted), warning at `restricted`."""
+    return k8s.core.v1.Namespace(
+        resource_name or name,
+        metadata={"name": name, "labels": {**(labels or {}), **pod_security_labels(pod_security, "restricted")}},
+        opts=opts,
+    )

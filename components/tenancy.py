@@ -1,0 +1,93 @@
+"""Tenancy: a team's share of the cluster.
+
+Per team: its namespaces (labelled with the team, Pod Security `baseline` enforced, `restricted` warned
+and audited), EKS access entries giving the team's IAM roles the edit policy in exactly those
+namespaces, a ResourceQuota and LimitRange per namespace, and NetworkPolicies that deny ingress except
+from the same namespace, the ingress controller and monitoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.namespaces import namespace
+
+from components import gpu, ingress, logging, monitoring
+
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", ingress.NAMESPACE,
+                       monitoring.NAMESPACE, logging.NAMESPACE, logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE)
+EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMITS = {"cpu": "1", "memory": "512Mi"}
+
+
+@dataclass
+class Quota:
+    cpu: str
+    memory: str
+    pods: str
+
+
+@dataclass
+class TeamArgs:
+    cluster_name: pulumi.Input[str]
+    namespaces: Sequence[str]
+    quota: Quota
+    role_arns: Sequence[str] = ()
+    allowed_namespaces: Sequence[str] = field(default_factory=list)
+
+
+def network_policies(namespace: str, allowed_namespaces: Sequence[str]) -> list[dict]:
+    """Deny all ingress, then allow the same namespace and each allowed namespace."""
+    def policy(name: str, ingress: list[dict] | None) -> dict:
+        spec: dict = {"podSelector": {}, "policyTypes": ["Ingress"]}
+        if ingress is not None:
+            spec["ingress"] = ingress
+        return {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+    return [
+        policy("default-deny-ingress", None),
+        policy("allow-same-namespace", [{"from": [{"podSelector": {}}]}]),
+        *[policy(f"allow-from-{ns}", [{"from": [{"namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": ns}}}]}]) for ns in allowed_namespaces],
+    ]
+
+
+class Team(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:tenancy:Team", name, None, opts)
+        for ns in args.namespaces:
+            team_namespace = namespace(ns, pulumi.ResourceOptions(parent=self), pod_security="baseline",
+                                       labels={"team": name}, resource_name=f"{name}-{ns}")
+            in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[team_namespace])
+            k8s.core.v1.ResourceQuota(
+                f"{name}-{ns}-quota", metadata={"name": "team-quota", "namespace": ns},
+                spec={"hard": {"requests.cpu": args.quota.cpu, "limits.cpu": args.quota.cpu,
+                               "requests.memory": args.quota.memory, "limits.memory": args.quota.memory,
+                               "pods": args.quota.pods}},
+                opts=in_namespace,
+            )
+            k8s.core.v1.LimitRange(
+                f"{name}-{ns}-limits", metadata={"name": "container-defaults", "namespace": ns},
+                spec={"limits": [{"type": "Container", "defaultRequest": DEFAULT_REQUESTS, "default": DEFAULT_LIMITS}]},
+                opts=in_namespace,
+            )
+            for policy in network_policies(ns, args.allowed_namespaces):
+                k8s.networking.v1.NetworkPolicy(f"{name}-{ns}-{policy['metadata']['name']}", **policy,
+                                                opts=in_namespace)
+
+        for arn in args.role_arns:
+            role = arn.rsplit("/", 1)[1]
+            entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=arn,
+                                        type="STANDARD", opts=pulumi.ResourceOptions(parent=self))
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=entry.principal_arn,
+                policy_arn=EDIT_POLICY, access_scope={"type": "namespace", "namespaces": list(args.namespaces)},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({"namespaces": list(args.namespaces)})
