@@ -1,0 +1,81 @@
+"""DNS and TLS: certificate and its validation, TLS at the NLB, alias records, Grafana's host."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_stack
+from tests.k8s import release, values
+
+RECORD = "aws:route53/record:Record"
+
+
+def test_certificate_covers_base_domain_and_wildcard_validated_by_dns(prod):
+    certificate = prod.one("aws:acm/certificate:Certificate", "acme-prod-tls").inputs
+    assert certificate["domainName"] == "prod.example.com"
+    assert certificate["subjectAlternativeNames"] == ["*.prod.example.com"]
+    assert certificate["validationMethod"] == "DNS"
+    validation_record = prod.one(RECORD, "acme-prod-tls-validation").inputs
+    assert validation_record["zoneId"] == "Z0MOCKZONE"
+    assert (validation_record["type"], validation_record["records"]) == ("CNAME", ["_x2.acm-validations.aws."])
+    validation = prod.one("aws:acm/certificateValidation:CertificateValidation").inputs
+    assert validation["validationRecordFqdns"] == ["_x1.prod.example.com"]
+
+
+def test_ingress_waits_for_the_validated_certificate_and_terminates_tls_at_the_nlb(prod):
+    validation = prod.one("aws:acm/certificateValidation:CertificateValidation")
+    assert prod.one("eks-platform:ingress:Ingress").depends_on(validation)
+    controller = values(prod, "ingress-nginx")["controller"]
+    annotations = controller["service"]["annotations"]
+    certificate = prod.one("aws:acm/certificate:Certificate", "acme-prod-tls")
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"] == certificate.outputs["arn"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"] == "https"
+    assert controller["service"]["targetPorts"] == {"http": "tohttps", "https": "http"}
+    assert controller["containerPort"]["tohttps"] == 2443
+    assert "listen 2443" in controller["config"]["http-snippet"]
+    assert "return 308 https://$host$request_uri" in controller["config"]["http-snippet"]
+
+
+def test_alias_records_point_at_the_nlb_read_from_the_controller_service(prod):
+    service = prod.one("kubernetes:core/v1:Service", "acme-prod-ingress-lb")
+    assert service.read and service.inputs["id"] == "ingress-nginx/ingress-nginx-controller"
+    assert service.depends_on(release(prod, "ingress-nginx"))
+    hostname = service.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    records = {r.inputs["name"]: r.inputs for r in prod.of_type(RECORD) if r.name != "acme-prod-tls-validation"}
+    assert set(records) == {"*.prod.example.com", "grafana.prod.example.com"}
+    for record in records.values():
+        assert record["type"] == "A" and record["zoneId"] == "Z0MOCKZONE"
+        assert record["aliases"] == [{"name": hostname, "zoneId": "Z26RNL4JYFTOTI", "evaluateTargetHealth": True}]
+
+
+def test_grafana_gets_an_ingress_and_root_url_and_the_outputs_name_it(prod):
+    grafana = values(prod, "kube-prometheus-stack")["grafana"]
+    assert grafana["ingress"] == {"enabled": True, "ingressClassName": "nginx", "hosts": ["grafana.prod.example.com"]}
+    assert grafana["grafana.ini"] == {"server": {"root_url": "https://grafana.prod.example.com"}}
+    assert prod.outputs["baseDomain"] == "prod.example.com"
+    assert prod.outputs["grafanaUrl"] == "https://grafana.prod.example.com"
+
+
+def test_without_dns_nothing_is_created_and_the_plan_says_so(dev):
+    dns_types = {"aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation", RECORD,
+                 "aws:route53/zone:Zone", "eks-platform:dns:Dns"}
+    assert not [r for r in dev.registrations if r.type in dns_types]
+    assert dev.outputs["baseDomain"] == "none: no dns block configured"
+    controller = values(dev, "ingress-nginx")["controller"]
+    assert "service.beta.kubernetes.io/aws-load-balancer-ssl-cert" not in controller["service"]["annotations"]
+    assert "ingress" not in values(dev, "kube-prometheus-stack")["grafana"]
+
+
+@pytest.mark.parametrize("stack, protect", [("dev", False), ("prod", True)])
+def test_created_zone_is_protected_in_prod(stack, protect):
+    evaluation = run_stack(stack, dns={"zoneName": "example.org", "createZone": True})
+    zone = evaluation.one("aws:route53/zone:Zone")
+    assert zone.inputs["name"] == "example.org" and zone.protect is protect
+    assert evaluation.outputs["baseDomain"] == "example.org"
+    assert {r.inputs["zoneId"] for r in evaluation.of_type(RECORD)} == {"Z0CREATED"}
+
+
+def test_bad_dns_config_is_rejected():
+    evaluation = run_stack("dev", dns={"zoneName": "Example..com", "subdomain": "-dev", "createzone": True})
+    problems = {p.path for p in evaluation.error.problems}
+    assert {"dns.zoneName", "dns.subdomain", "dns.createzone"} <= problems

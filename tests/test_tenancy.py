@@ -1,0 +1,111 @@
+"""Team tenancy: namespaces, Pod Security, scoped access, quotas, limits and network policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.tenancy import EDIT_POLICY, RESERVED_NAMESPACES
+from tests.conftest import run_stack
+
+
+def team_resources(evaluation, type_: str, team: str):
+    parent = evaluation.one("eks-platform:tenancy:Team", team)
+    return [r for r in evaluation.children(parent) if r.type == type_]
+
+
+def test_team_namespaces_are_labelled_with_team_and_pod_security(prod):
+    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]
+                  for r in team_resources(prod, "kubernetes:core/v1:Namespace", "payments")}
+    assert set(namespaces) == {"payments", "payments-jobs"}
+    for labels in namespaces.values():
+        assert labels == {"team": "payments", "pod-security.kubernetes.io/enforce": "baseline",
+                          "pod-security.kubernetes.io/warn": "restricted",
+                          "pod-security.kubernetes.io/audit": "restricted"}
+
+
+def test_platform_namespaces_get_what_their_charts_need(prod):
+    enforce = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+               for r in prod.of_type("kubernetes:core/v1:Namespace")}
+    assert enforce["monitoring"] == enforce["fluent-bit"] == enforce["gpu"] == "privileged"
+    assert enforce["logging"] == enforce["ingress-nginx"] == "baseline"
+
+
+def test_access_is_the_edit_policy_scoped_to_exactly_the_teams_namespaces(prod):
+    entries = team_resources(prod, "aws:eks/accessEntry:AccessEntry", "payments")
+    assert [e.inputs for e in entries] == [{"clusterName": "acme-prod", "type": "STANDARD",
+                                            "principalArn": "arn:aws:iam::123456789012:role/payments-developers"}]
+    (association,) = team_resources(prod, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "payments")
+    assert association.inputs["policyArn"] == EDIT_POLICY
+    assert association.inputs["accessScope"] == {"type": "namespace", "namespaces": ["payments", "payments-jobs"]}
+    (search,) = team_resources(prod, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "search")
+    assert search.inputs["accessScope"]["namespaces"] == ["search"]
+
+
+def test_quota_and_limit_range_per_namespace(prod):
+    quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
+              for r in team_resources(prod, "kubernetes:core/v1:ResourceQuota", "payments")}
+    assert quotas == {ns: {"requests.cpu": "20", "limits.cpu": "20", "requests.memory": "64Gi",
+                           "limits.memory": "64Gi", "pods": "200"} for ns in ("payments", "payments-jobs")}
+    limits = team_resources(prod, "kubernetes:core/v1:LimitRange", "payments")
+    assert len(limits) == 2
+    spec = limits[0].inputs["spec"]["limits"][0]
+    assert spec["type"] == "Container" and spec["defaultRequest"] and spec["default"]
+
+
+def test_network_policies_deny_ingress_except_same_namespace_ingress_and_monitoring(prod):
+    policies = {r.inputs["metadata"]["name"]: r.inputs["spec"]
+                for r in team_resources(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "search")}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert policies["allow-same-namespace"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    for ns in ("ingress-nginx", "monitoring"):
+        assert policies[f"allow-from-{ns}"]["ingress"] == [
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}]}]
+    assert all(p["podSelector"] == {} and p["policyTypes"] == ["Ingress"] for p in policies.values())
+    assert len(policies) == 4
+
+
+def test_vpc_cni_enforces_network_policies(any_stack):
+    assert any_stack.one("eks:index:Cluster").inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
+
+
+def test_team_objects_wait_for_their_namespace(prod):
+    namespaces = {r.inputs["metadata"]["name"]: r for r in team_resources(prod, "kubernetes:core/v1:Namespace", "search")}
+    for type_ in ("kubernetes:core/v1:ResourceQuota", "kubernetes:core/v1:LimitRange",
+                  "kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        for resource in team_resources(prod, type_, "search"):
+            assert resource.depends_on(namespaces[resource.inputs["metadata"]["namespace"]])
+
+
+def test_no_teams_no_tenancy(dev):
+    assert not dev.of_type("eks-platform:tenancy:Team")
+
+
+@pytest.mark.parametrize("teams, key, fragment", [
+    ({"Payments": {"namespaces": ["p"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}},
+     "teams.Payments", "DNS-1123"),
+    ({"a": {"namespaces": ["Bad_NS"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}},
+     "teams.a.namespaces[0]", "DNS-1123"),
+    ({"a": {"namespaces": ["monitoring"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}},
+     "teams.a.namespaces[0]", "platform namespace"),
+    ({"a": {"namespaces": ["shared"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}},
+      "b": {"namespaces": ["shared"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}},
+     "teams.b.namespaces[0]", "already claimed by team 'a'"),
+    ({"a": {"namespaces": ["a"], "quota": {"cpu": "lots", "memory": "1Gi", "pods": "10"}}},
+     "teams.a.quota.cpu", "Kubernetes quantity"),
+    ({"a": {"namespaces": ["a"], "quota": {"cpu": "1", "memory": "64GB!", "pods": "10"}}},
+     "teams.a.quota.memory", "Kubernetes quantity"),
+    ({"a": {"namespaces": ["a"], "roleArns": ["arn:aws:iam::1:role/x"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "1"}}},
+     "teams.a.roleArns[0]", "IAM role ARN"),
+])
+def test_bad_team_config_is_rejected_with_its_key(teams, key, fragment):
+    evaluation = run_stack("dev", teams=teams)
+    problems = {p.path: str(p) for p in evaluation.error.problems}
+    assert key in problems, problems
+    assert fragment in problems[key]
+    assert evaluation.registrations == []
+
+
+def test_reserved_namespaces_cover_every_platform_namespace(prod):
+    platform = {r.inputs["metadata"]["name"] for r in prod.of_type("kubernetes:core/v1:Namespace")
+                if "tenancy" not in r.parent}
+    assert platform <= set(RESERVED_NAMESPACES)
