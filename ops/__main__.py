@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ops import plan
+from ops import bootstrap, plan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,7 +13,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     plan_parser = commands.add_parser("plan", help="evaluate a stack offline on Pulumi's mock engine")
     plan_parser.add_argument("stack", help="stack name: the <stack> of Pulumi.<stack>.yaml")
+    boot = commands.add_parser("bootstrap", help="create the S3 state store and KMS secrets key (idempotent)")
+    boot.add_argument("--bucket", required=True, help="S3 bucket for Pulumi state")
+    boot.add_argument("--region", default="us-east-1")
+    boot.add_argument("--kms-alias", default="alias/eks-platform-pulumi", help="alias/NAME of the secrets key")
     args = parser.parse_args(argv)
+    if args.command == "bootstrap":
+        if not args.kms_alias.startswith("alias/"):
+            parser.error("--kms-alias must look like alias/NAME")
+        return bootstrap.main(args.bucket, args.region, args.kms_alias, sys.stdout)
     if args.command == "plan":
         return plan.main(args.stack, sys.stdout, sys.stderr)
     return 2
