@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     plan_parser = commands.add_parser("plan", help="evaluate a stack offline on Pulumi's mock engine")
     plan_parser.add_argument("stack", help="stack name: the <stack> of Pulumi.<stack>.yaml")
+    plan_parser.add_argument("--cost", action="store_true", help="also print a monthly cost estimate")
     boot = commands.add_parser("bootstrap", help="create the S3 state store and KMS secrets key (idempotent)")
     boot.add_argument("--bucket", required=True, help="S3 bucket for Pulumi state")
     boot.add_argument("--region", default="us-east-1")
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--kms-alias must look like alias/NAME")
         return bootstrap.main(args.bucket, args.region, args.kms_alias, sys.stdout)
     if args.command == "plan":
-        return plan.main(args.stack, sys.stdout, sys.stderr)
+        return plan.main(args.stack, sys.stdout, sys.stderr, cost=args.cost)
     return 2
 
 

@@ -24,6 +24,7 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from stacks.config import Settings
 from stacks.problems import ConfigError
 
 PROJECT = "eks-platform"
@@ -274,6 +275,7 @@ class Evaluation:
     outputs: dict[str, Any]
     secret_outputs: set[str]
     error: ConfigError | None = None
+    settings: Settings | None = None
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -313,10 +315,12 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
     set_all_config(pulumi_config(config), [])
 
     outputs: dict[str, Any] = {}
+    loaded: list[Settings] = []
 
     def run() -> None:
         raw, region_ = read_pulumi_config()
-        outputs.update(build(load(stack, raw, region_)))
+        loaded.append(load(stack, raw, region_))
+        outputs.update(build(loaded[0]))
 
     try:
         _sync_await(run_pulumi_func(run))
@@ -328,4 +332,4 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
         resolved[key] = _sync_await(output.future())
         if _sync_await(output.is_secret()):
             secret.add(key)
-    return Evaluation(stack, list(monitor.registrations), resolved, secret)
+    return Evaluation(stack, list(monitor.registrations), resolved, secret, settings=loaded[0])

@@ -36,7 +36,7 @@ def render(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR) -> int:
+def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR, cost: bool = False) -> int:
     try:
         evaluation = evaluate(stack, read_stack_config(stack, project_dir))
     except FileNotFoundError as error:
@@ -46,4 +46,9 @@ def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR) 
         print(f"error: {evaluation.error}", file=err)
         return 1
     print(render(evaluation), file=out)
+    if cost:
+        from ops import cost as costs
+
+        print("", file=out)
+        print(costs.render(evaluation.settings, costs.estimate(evaluation.settings)), file=out)
     return 0

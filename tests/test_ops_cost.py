@@ -1,0 +1,62 @@
+"""`python -m ops plan <stack> --cost`: the monthly estimate from the dated price table."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ops import cost, plan
+from stacks.config import load
+
+PRICES = cost.PRICES["regions"]["us-east-1"]
+HOURS = 730
+
+
+def settings_of(stack: str, region: str = "us-east-1", **raw):
+    return load(stack, {"environment": stack, **raw}, region)
+
+
+def lines(result) -> dict[str, tuple[float, float]]:
+    return {item: (at_min, at_desired) for item, at_min, at_desired in result.lines}
+
+
+def test_dev_estimate_counts_control_plane_nat_nlb_spot_nodes_and_volumes():
+    result = cost.estimate(settings_of("dev"))
+    priced = lines(result)
+    assert priced["EKS control plane"] == (pytest.approx(0.10 * HOURS),) * 2
+    assert priced["NAT gateways (1)"] == (pytest.approx(0.045 * HOURS),) * 2
+    spot = PRICES["instances"]["m7i.large"]["spot"]
+    assert priced["node group general: m7i.large spot (1/2)"] == (pytest.approx(spot * HOURS),
+                                                                  pytest.approx(2 * spot * HOURS))
+    assert priced["monitoring volumes (30 GiB)"] == (pytest.approx(30 * 0.08),) * 2
+    assert result.unknown == []
+    assert result.totals[1] > result.totals[0]
+
+
+def test_prod_pays_a_nat_per_zone_and_on_demand_nodes():
+    priced = lines(cost.estimate(settings_of("prod")))
+    assert priced["NAT gateways (3)"] == (pytest.approx(3 * 0.045 * HOURS),) * 2
+    on_demand = PRICES["instances"]["m7i.large"]["onDemand"]
+    assert priced["node group general: m7i.large on-demand (3/3)"][0] == pytest.approx(3 * on_demand * HOURS)
+
+
+def test_unknown_instance_type_is_said_not_guessed():
+    result = cost.estimate(settings_of("dev", nodeGroups={"general": {"instanceTypes": ["m8i.large"]}}))
+    assert result.unknown == ["instance type m8i.large (node group general)"]
+    assert not any("m8i" in item for item, *_ in result.lines)
+
+
+def test_unknown_region_is_said_not_guessed():
+    result = cost.estimate(settings_of("dev", region="ap-south-2"))
+    assert result.lines == [] and result.unknown[0].startswith("region ap-south-2")
+    assert "not priced: region ap-south-2" in cost.render(settings_of("dev", region="ap-south-2"), result)
+
+
+def test_plan_cost_prints_the_dated_table_after_the_plan():
+    out, err = io.StringIO(), io.StringIO()
+    assert plan.main("prod", out, err, cost=True) == 0
+    text = out.getvalue()
+    assert "Monthly estimate for stack prod (us-east-1, prices of 2026-11-01, USD):" in text
+    assert text.index("Outputs:") < text.index("Monthly estimate")
+    assert "  total " in text
