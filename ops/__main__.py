@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ops import bootstrap, plan
+from ops import bootstrap, plan, preflight
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     boot.add_argument("--bucket", required=True, help="S3 bucket for Pulumi state")
     boot.add_argument("--region", default="us-east-1")
     boot.add_argument("--kms-alias", default="alias/eks-platform-pulumi", help="alias/NAME of the secrets key")
+    pre = commands.add_parser("preflight", help="check the account and region can take the stack")
+    pre.add_argument("--stack", required=True)
     args = parser.parse_args(argv)
+    if args.command == "preflight":
+        return preflight.main(args.stack, sys.stdout, sys.stderr)
     if args.command == "bootstrap":
         if not args.kms_alias.startswith("alias/"):
             parser.error("--kms-alias must look like alias/NAME")
