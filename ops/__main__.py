@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ops import bootstrap, plan, preflight
+from ops import bootstrap, plan, preflight, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     boot.add_argument("--kms-alias", default="alias/eks-platform-pulumi", help="alias/NAME of the secrets key")
     pre = commands.add_parser("preflight", help="check the account and region can take the stack")
     pre.add_argument("--stack", required=True)
+    check = commands.add_parser("validate", help="check a deployed cluster is healthy (like kops validate)")
+    check.add_argument("--stack", required=True)
+    check.add_argument("--wait", help="keep checking up to this long, e.g. 10m")
     args = parser.parse_args(argv)
+    if args.command == "validate":
+        return validate.main(args.stack, args.wait, sys.stdout, sys.stderr)
     if args.command == "preflight":
         return preflight.main(args.stack, sys.stdout, sys.stderr)
     if args.command == "bootstrap":

@@ -1,0 +1,167 @@
+"""`python -m ops validate --stack S [--wait DURATION]`: is the deployed cluster healthy? (like
+`kops validate cluster`).
+
+AWS side: the EKS cluster and its add-ons ACTIVE, every node group ACTIVE. Kubernetes side (through
+the cluster's API with `aws eks get-token` credentials): each node group's nodes Ready at its desired
+size, and the platform's Deployments, StatefulSets and DaemonSets fully available. With `--wait`, checks
+repeat until all pass or the time is up. Prints a table; the exit code says whether all passed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, TextIO
+
+import boto3
+from botocore.exceptions import ClientError
+
+from components.tenancy import RESERVED_NAMESPACES
+from ops.stackfiles import read_stack_config
+from stacks.config import NAMESPACE, Settings, load
+from stacks.problems import ConfigError
+
+PLATFORM_NAMESPACES = tuple(ns for ns in RESERVED_NAMESPACES if ns not in ("default", "kube-public", "kube-node-lease"))
+NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
+
+
+@dataclass
+class Row:
+    kind: str
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Workload:
+    kind: str
+    namespace: str
+    name: str
+    desired: int
+    ready: int
+
+
+class KubernetesApi(Protocol):
+    def nodes(self) -> list[tuple[str, dict[str, str], bool]]:
+        """(name, labels, Ready) of every node."""
+
+    def workloads(self, namespaces: tuple[str, ...]) -> list[Workload]:
+        """Deployments, StatefulSets and DaemonSets of these namespaces with desired and ready counts."""
+
+
+class ClusterApi:
+    """The Kubernetes API of an EKS cluster, authenticated like the stack's kubeconfig (aws eks get-token)."""
+
+    def __init__(self, cluster: dict, region: str):
+        from kubernetes import client, config
+
+        kubeconfig = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "eks",
+            "clusters": [{"name": "eks", "cluster": {"server": cluster["endpoint"],
+                                                     "certificate-authority-data": cluster["certificateAuthority"]["data"]}}],
+            "contexts": [{"name": "eks", "context": {"cluster": "eks", "user": "eks"}}],
+            "users": [{"name": "eks", "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                "args": ["eks", "get-token", "--cluster-name", cluster["name"], "--region", region]}}}],
+        }
+        api_client = config.new_client_from_config_dict(kubeconfig)
+        self.core, self.apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+
+    def nodes(self):
+        return [(n.metadata.name, n.metadata.labels or {},
+                 any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or []))
+                for n in self.core.list_node().items]
+
+    def workloads(self, namespaces):
+        found = []
+        for ns in namespaces:
+            for d in self.apps.list_namespaced_deployment(ns).items:
+                found.append(Workload("Deployment", ns, d.metadata.name, d.spec.replicas or 0, d.status.available_replicas or 0))
+            for s in self.apps.list_namespaced_stateful_set(ns).items:
+                found.append(Workload("StatefulSet", ns, s.metadata.name, s.spec.replicas or 0, s.status.ready_replicas or 0))
+            for ds in self.apps.list_namespaced_daemon_set(ns).items:
+                found.append(Workload("DaemonSet", ns, ds.metadata.name, ds.status.desired_number_scheduled or 0,
+                                      ds.status.number_available or 0))
+        return found
+
+
+def aws_rows(settings: Settings, eks) -> tuple[list[Row], dict | None, dict[str, int]]:
+    name = settings.cluster_name
+    try:
+        cluster = eks.describe_cluster(name=name)["cluster"]
+    except ClientError as error:
+        return [Row("cluster", name, False, error.response["Error"]["Message"])], None, {}
+    rows = [Row("cluster", name, cluster["status"] == "ACTIVE", f"{cluster['status']}, Kubernetes {cluster.get('version')}")]
+    try:
+        for addon in eks.list_addons(clusterName=name)["addons"]:
+            status = eks.describe_addon(clusterName=name, addonName=addon)["addon"]["status"]
+            rows.append(Row("add-on", addon, status == "ACTIVE", status))
+    except ClientError as error:
+        rows.append(Row("add-on", "*", False, f"cannot list add-ons: {error.response['Error']['Message']}"))
+    desired = {}
+    for group in eks.list_nodegroups(clusterName=name)["nodegroups"]:
+        nodegroup = eks.describe_nodegroup(clusterName=name, nodegroupName=group)["nodegroup"]
+        desired[group] = nodegroup["scalingConfig"]["desiredSize"]
+        rows.append(Row("node group", group, nodegroup["status"] == "ACTIVE",
+                        f"{nodegroup['status']}, desired {desired[group]}"))
+    return rows, cluster, desired
+
+
+def kubernetes_rows(api: KubernetesApi, desired: dict[str, int]) -> list[Row]:
+    rows = []
+    nodes = api.nodes()
+    for group, size in desired.items():
+        ready = sum(1 for _, labels, is_ready in nodes if labels.get(NODEGROUP_LABEL) == group and is_ready)
+        rows.append(Row("nodes", group, ready >= size, f"{ready}/{size} Ready"))
+    not_ready = [n for n, _, is_ready in nodes if not is_ready]
+    rows.append(Row("nodes", "all", not not_ready, "all Ready" if not not_ready else "not Ready: " + ", ".join(not_ready)))
+    for w in api.workloads(PLATFORM_NAMESPACES):
+        rows.append(Row(w.kind, f"{w.namespace}/{w.name}", w.ready >= w.desired, f"{w.ready}/{w.desired} available"))
+    return rows
+
+
+def parse_duration(text: str) -> int:
+    match = re.fullmatch(r"(\d+)(s|m|h)", text)
+    if not match:
+        raise ValueError(f"--wait takes a duration like 30s, 10m or 1h, not {text!r}")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def validate(settings: Settings, session: boto3.session.Session, api_for: Callable[[dict], KubernetesApi],
+             wait_seconds: int = 0, sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], float] = time.monotonic, interval: float = 15) -> list[Row]:
+    eks = session.client("eks", region_name=settings.region)
+    deadline = clock() + wait_seconds
+    while True:
+        rows, cluster, desired = aws_rows(settings, eks)
+        if cluster is not None and cluster["status"] == "ACTIVE":
+            rows += kubernetes_rows(api_for(cluster), desired)
+        if all(r.ok for r in rows) or clock() >= deadline:
+            return rows
+        sleep(interval)
+
+
+def render(rows: list[Row]) -> str:
+    width = max(len(f"{r.kind} {r.name}") for r in rows)
+    lines = [f"{'OK' if r.ok else 'FAIL':<5}{(r.kind + ' ' + r.name):<{width + 2}}{r.detail}" for r in rows]
+    failed = sum(not r.ok for r in rows)
+    lines.append(f"cluster {'is' if not failed else 'is NOT'} ready: {len(rows) - failed} passed, {failed} failed")
+    return "\n".join(lines)
+
+
+def main(stack: str, wait: str | None, out: TextIO, err: TextIO, session: boto3.session.Session | None = None,
+         api_for: Callable[[dict], KubernetesApi] | None = None) -> int:
+    try:
+        config = read_stack_config(stack)
+        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
+        settings = load(stack, raw, config.get("aws:region"))
+        wait_seconds = parse_duration(wait) if wait else 0
+    except (FileNotFoundError, ConfigError, ValueError) as error:
+        print(f"error: {error}", file=err)
+        return 2
+    rows = validate(settings, session or boto3.session.Session(),
+                    api_for or (lambda cluster: ClusterApi(cluster, settings.region)), wait_seconds)
+    print(render(rows), file=out)
+    return 0 if all(r.ok for r in rows) else 1
