@@ -55,3 +55,8 @@ def test_each_deploy_runs_in_its_environment_one_at_a_time_with_oidc_credentials
     assert pulumi["with"]["command"] == "up" and pulumi["with"]["policyPacks"] == "policy"
     (aws,) = steps_using(job, "aws-actions/configure-aws-credentials@")
     assert "role-to-assume" in aws["with"]
+    runs = [s.get("run", s.get("uses", "")) for s in job["steps"]]
+    preflight = runs.index("venv/bin/python -m ops preflight --stack ${{ inputs.stack }}")
+    up = next(i for i, r in enumerate(runs) if r.startswith("pulumi/actions@"))
+    check = runs.index("venv/bin/python -m ops validate --stack ${{ inputs.stack }} --wait 15m")
+    assert preflight < up < check
