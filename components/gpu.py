@@ -45,8 +45,8 @@ def alert_rules() -> list[dict[str, Any]]:
          "for": "5m", "labels": {"severity": "warning"},
          "annotations": {"summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }} °C"}},
         {"alert": "GpuNodeNotReady",
-         "expr": f'kube_node_status_condition{{condition="Ready",status="true"}} == 0 '
-                 f'and on (node) kube_node_labels{{label_nvidia_com_gpu_present="true"}}',
+         "expr": 'kube_node_status_condition{condition="Ready",status="true"} == 0 '
+                 'and on (node) kube_node_labels{label_nvidia_com_gpu_present="true"}',
          "for": "5m", "labels": {"severity": "critical"},
          "annotations": {"summary": "GPU node {{ $labels.node }} is not Ready"}},
     ]}]

@@ -14,8 +14,8 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.stackfiles import read_stack_config
-from stacks.config import NAMESPACE, Settings, load
+from ops.stackfiles import load_settings
+from stacks.config import NAMESPACE, Settings
 from stacks.problems import ConfigError
 
 # EC2 service-quota codes: (capacity, instance class) -> quota code.
@@ -134,9 +134,7 @@ def render(checks: list[Check]) -> str:
 
 def main(stack: str, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
     try:
-        config = read_stack_config(stack)
-        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
-        settings = load(stack, raw, config.get("aws:region"))
+        settings = load_settings(stack)
     except (FileNotFoundError, ConfigError) as error:
         print(f"error: {error}", file=err)
         return 2

@@ -23,3 +23,12 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     return {key: "offline-placeholder-secret" if isinstance(v, dict) and set(v) == {"secure"} else v
             for key, v in config.items()}
+
+
+def load_settings(stack: str, project_dir: Path = PROJECT_DIR):
+    """The validated `Settings` of a stack file (raises `FileNotFoundError` or `ConfigError`)."""
+    from stacks.config import NAMESPACE, load
+
+    config = read_stack_config(stack, project_dir)
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
+    return load(stack, raw, config.get("aws:region"))

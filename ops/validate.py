@@ -18,8 +18,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from components.tenancy import RESERVED_NAMESPACES
-from ops.stackfiles import read_stack_config
-from stacks.config import NAMESPACE, Settings, load
+from ops.stackfiles import load_settings
+from stacks.config import Settings
 from stacks.problems import ConfigError
 
 PLATFORM_NAMESPACES = tuple(ns for ns in RESERVED_NAMESPACES if ns not in ("default", "kube-public", "kube-node-lease"))
@@ -154,9 +154,7 @@ def render(rows: list[Row]) -> str:
 def main(stack: str, wait: str | None, out: TextIO, err: TextIO, session: boto3.session.Session | None = None,
          api_for: Callable[[dict], KubernetesApi] | None = None) -> int:
     try:
-        config = read_stack_config(stack)
-        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
-        settings = load(stack, raw, config.get("aws:region"))
+        settings = load_settings(stack)
         wait_seconds = parse_duration(wait) if wait else 0
     except (FileNotFoundError, ConfigError, ValueError) as error:
         print(f"error: {error}", file=err)

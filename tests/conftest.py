@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import read_stack_config
@@ -59,3 +60,14 @@ def staging() -> Evaluation:
 @pytest.fixture
 def prod() -> Evaluation:
     return stack_evaluation("prod")
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's emulation of AWS, with dummy credentials and no profile from the machine."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield

@@ -6,7 +6,6 @@ documentation (annotations, selectors, Loki's config blocks) and is not checked 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest

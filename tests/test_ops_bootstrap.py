@@ -7,19 +7,8 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from ops import bootstrap
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])

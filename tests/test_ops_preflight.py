@@ -8,8 +8,6 @@ import json
 
 import boto3
 from botocore.awsrequest import AWSResponse
-import pytest
-from moto import mock_aws
 
 from ops import preflight
 from stacks.config import load
@@ -40,15 +38,6 @@ class QuotaSession(boto3.session.Session):
 
 
 GENEROUS = {code: 10000.0 for code in preflight.VCPU_QUOTAS.values()} | {preflight.EIP_QUOTA: 5.0}
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield
 
 
 def settings(**raw):

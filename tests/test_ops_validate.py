@@ -5,12 +5,10 @@ moto does not implement the EKS add-on API, so its answers are injected into the
 from __future__ import annotations
 
 import io
-import json
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
 from ops import validate
 from ops.validate import Workload
@@ -55,19 +53,14 @@ HEALTHY_ADDONS = {"coredns": "ACTIVE", "kube-proxy": "ACTIVE", "vpc-cni": "ACTIV
 
 
 @pytest.fixture
-def cluster(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        eks = boto3.client("eks", region_name="us-east-1")
-        eks.create_cluster(name="acme-prod", roleArn="arn:aws:iam::123456789012:role/eks",
-                           resourcesVpcConfig={"subnetIds": ["subnet-1"]})
-        for group, desired in (("general", 3), ("gpu", 0)):
-            eks.create_nodegroup(clusterName="acme-prod", nodegroupName=group, subnets=["subnet-1"],
-                                 nodeRole="arn:aws:iam::123456789012:role/node",
-                                 scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": desired})
-        yield
+def cluster(aws):
+    eks = boto3.client("eks", region_name="us-east-1")
+    eks.create_cluster(name="acme-prod", roleArn="arn:aws:iam::123456789012:role/eks",
+                       resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+    for group, desired in (("general", 3), ("gpu", 0)):
+        eks.create_nodegroup(clusterName="acme-prod", nodegroupName=group, subnets=["subnet-1"],
+                             nodeRole="arn:aws:iam::123456789012:role/node",
+                             scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": desired})
 
 
 def settings():

@@ -205,7 +205,7 @@ def test_loki_stores_in_its_bucket_through_irsa_without_keys(any_stack):
     assert chart["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
     assert chart["serviceAccount"]["name"] == "loki"
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
-    assert f"system:serviceaccount:logging:loki" in trust.values()
+    assert "system:serviceaccount:logging:loki" in trust.values()
     assert any_stack.outputs["lokiBucket"] == bucket
     assert "accessKeyId" not in json.dumps(chart) and "endpoint" not in chart["loki"]["storage"]["s3"]
 

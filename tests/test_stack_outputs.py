@@ -7,8 +7,7 @@ import json
 import pytest
 import yaml
 
-from ops.stackfiles import PROJECT_DIR, read_stack_config, stack_names
-from stacks.config import load
+from ops.stackfiles import PROJECT_DIR, load_settings, stack_names
 from tests.conftest import STACKS
 
 
@@ -18,9 +17,7 @@ def test_every_environment_has_a_stack_file():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_files_select_their_profile_and_hold_only_known_keys(stack):
-    config = read_stack_config(stack)
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("eks-platform:")}
-    settings = load(stack, raw, config["aws:region"])
+    settings = load_settings(stack)
     assert settings.config.environment == settings.profile.name == stack
 
 
