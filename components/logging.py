@@ -123,7 +123,6 @@ class Loki(pulumi.ComponentResource):
         values = pulumi.Output.all(self.bucket.bucket, role.arn).apply(lambda a: loki_values(args, a[0], a[1]))
         self.release = release("loki", "loki", ns.metadata.name, values, timeout_seconds=900,
                                opts=pulumi.ResourceOptions(parent=self, depends_on=[access]))
-        self.url = LOKI_URL
         self.register_outputs({"bucket": self.bucket.bucket, "url": LOKI_URL})
 
 

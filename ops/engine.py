@@ -24,7 +24,8 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from stacks.config import Settings
+from stacks.config import Settings, load, read_pulumi_config
+from stacks.platform import build
 from stacks.problems import ConfigError
 
 PROJECT = "eks-platform"
@@ -286,9 +287,6 @@ class Evaluation:
             raise LookupError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
         return found[0]
 
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.registrations if r.urn == urn)
-
     def children(self, parent: Registration) -> list[Registration]:
         return [r for r in self.registrations if r.parent == parent.urn]
 
@@ -305,9 +303,6 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
 
     A configuration error is returned in `Evaluation.error` (with what was registered: nothing);
     any other error is raised as is."""
-    from stacks.config import load, read_pulumi_config
-    from stacks.platform import build
-
     region = str(config.get("aws:region", "us-east-1"))
     monitor = PlatformMonitor(PlatformMocks(region))
     set_root_resource(None)

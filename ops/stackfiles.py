@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from stacks.config import NAMESPACE, Settings, load
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -25,10 +27,8 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
             for key, v in config.items()}
 
 
-def load_settings(stack: str, project_dir: Path = PROJECT_DIR):
+def load_settings(stack: str, project_dir: Path = PROJECT_DIR) -> Settings:
     """The validated `Settings` of a stack file (raises `FileNotFoundError` or `ConfigError`)."""
-    from stacks.config import NAMESPACE, load
-
     config = read_stack_config(stack, project_dir)
     raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
     return load(stack, raw, config.get("aws:region"))

@@ -69,11 +69,12 @@ def decode(value: Any) -> Any:
     return value
 
 
-def _merge(base: Any, override: Any) -> Any:
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` laid over `base`: maps merge key by key, anything else is replaced (copied)."""
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)
         for key, value in override.items():
-            merged[key] = _merge(base.get(key), value) if key in base else copy.deepcopy(value)
+            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
         return merged
     return copy.deepcopy(override)
 
@@ -88,10 +89,10 @@ def _merge_node_groups(profile: Profile, user_groups: Any) -> Any:
         if not isinstance(user, dict):
             groups[name] = user
             continue
-        base = _merge(profile.node_group_defaults, profile_groups.get(name, {}))
+        base = deep_merge(profile.node_group_defaults, profile_groups.get(name, {}))
         if user.get("gpu") is True:
-            base = _merge(base, GPU_GROUP_DEFAULTS)
-        group = _merge(base, user)
+            base = deep_merge(base, GPU_GROUP_DEFAULTS)
+        group = deep_merge(base, user)
         if "desiredSize" not in user and all(isinstance(group.get(k), int) for k in ("minSize", "maxSize")):
             wanted = base.get("desiredSize", group["minSize"])
             group["desiredSize"] = min(max(wanted, group["minSize"]), group["maxSize"])
@@ -100,7 +101,7 @@ def _merge_node_groups(profile: Profile, user_groups: Any) -> Any:
 
 
 def merge_with_profile(raw: dict[str, Any], profile: Profile, stack: str) -> dict[str, Any]:
-    merged = _merge(profile.defaults, {k: v for k, v in raw.items() if k != "nodeGroups"})
+    merged = deep_merge(profile.defaults, {k: v for k, v in raw.items() if k != "nodeGroups"})
     merged.setdefault("clusterName", f"eks-platform-{stack}")
     merged["nodeGroups"] = _merge_node_groups(profile, raw.get("nodeGroups"))
     return merged

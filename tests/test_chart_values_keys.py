@@ -13,6 +13,7 @@ import yaml
 
 from components.helm import CHARTS
 from ops.stackfiles import PROJECT_DIR
+from stacks.config import deep_merge
 from tests.k8s import RELEASE, reveal
 
 CHARTS_DIR = PROJECT_DIR.parent / "shared" / "charts"
@@ -75,11 +76,5 @@ def test_loki_values_satisfy_the_charts_json_schema(dev, prod):
 
     schema = json.loads((CHARTS_DIR / "loki" / "values.schema.json").read_text())
     for evaluation in (dev, prod):
-        merged = _merge(defaults("loki"), reveal(evaluation.one(RELEASE, "loki").inputs["values"]))
+        merged = deep_merge(defaults("loki"), reveal(evaluation.one(RELEASE, "loki").inputs["values"]))
         jsonschema.validate(merged, schema)
-
-
-def _merge(base: Any, override: Any) -> Any:
-    if isinstance(base, dict) and isinstance(override, dict):
-        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
-    return override
