@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.helm import release
+from components.helm import Resources, release, waits_like
 from components.irsa import service_account_role
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
@@ -29,6 +29,8 @@ class AutoscalingArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer_url: pulumi.Input[str]
     metrics_server_replicas: int = 1
+    autoscaler_resources: Resources | None = None
+    metrics_server_resources: Resources | None = None
 
 
 def autoscaler_policy(cluster_name: str) -> str:
@@ -57,11 +59,14 @@ def autoscaler_values(args: AutoscalingArgs, role_arn: str) -> dict[str, Any]:
                                     "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False,
                       "expander": "least-waste"},
+        "resources": args.autoscaler_resources.values() if args.autoscaler_resources else {},
     }
 
 
-def metrics_server_values(replicas: int) -> dict[str, Any]:
+def metrics_server_values(replicas: int, resources: Resources | None = None) -> dict[str, Any]:
     values: dict[str, Any] = {"replicas": replicas}
+    if resources:
+        values["resources"] = resources.values()
     if replicas > 1:
         values["podDisruptionBudget"] = {"enabled": True, "minAvailable": 1}
     return values
@@ -72,8 +77,8 @@ class Autoscaling(pulumi.ComponentResource):
         super().__init__("eks-platform:autoscaling:Autoscaling", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.metrics_server = release("metrics-server", "metrics-server", NAMESPACE,
-                                      metrics_server_values(args.metrics_server_replicas), timeout_seconds=300,
-                                      opts=child)
+                                      metrics_server_values(args.metrics_server_replicas, args.metrics_server_resources), timeout_seconds=300,
+                                      opts=waits_like(self, opts))
         role = service_account_role(f"{name}-cluster-autoscaler", args.oidc_provider_arn, args.oidc_issuer_url,
                                     NAMESPACE, SERVICE_ACCOUNT, parent=self)
         access = aws.iam.RolePolicy(f"{name}-cluster-autoscaler", role=role.id,
@@ -81,6 +86,6 @@ class Autoscaling(pulumi.ComponentResource):
         self.cluster_autoscaler = release(
             "cluster-autoscaler", "cluster-autoscaler", NAMESPACE,
             role.arn.apply(lambda arn: autoscaler_values(args, arn)), timeout_seconds=300,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
+            opts=waits_like(self, opts, access),
         )
         self.register_outputs({"clusterAutoscalerRoleArn": role.arn})

@@ -3,7 +3,9 @@
 The NVIDIA device plugin (advertises `nvidia.com/gpu`) and the DCGM exporter run only on GPU nodes,
 selected by the node group's `nvidia.com/gpu.present` label (EKS sets no feature-discovery labels) and
 tolerating the GPU taint. A Grafana dashboard (ConfigMap for the Grafana sidecar) and alert rules
-(XID errors, temperature, GPU node not ready) come with them.
+(a new XID error, by class; temperature; GPU node not ready) come with them. `GpuNodeNotReady` joins
+on `kube_node_labels{label_nvidia_com_gpu_present}`: kube-state-metrics must allow-list that label
+(`NODE_LABELS_FOR_METRICS`).
 """
 
 from __future__ import annotations
@@ -14,33 +16,56 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import GPU_TOLERATION, release
+from components.helm import GPU_TOLERATION, Resources, release, waits_like
 from components.namespaces import namespace
 
 NAMESPACE = "gpu"
 GPU_NODE_LABEL = "nvidia.com/gpu.present"
 _GPU_NODES = {GPU_NODE_LABEL: "true"}
 HIGH_TEMPERATURE_CELSIUS = 85
+NODE_LABELS_FOR_METRICS = (GPU_NODE_LABEL,)
+# XIDs that mean failing hardware (ECC, row remapping, NVLink, fallen off the bus, GSP): drain the node.
+# Other XIDs are mostly application faults (13, 31, 43, 45) and only warn.
+HARDWARE_XIDS = (48, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140)
+XID_WINDOW = "10m"
 
 
-def device_plugin_values() -> dict[str, Any]:
+def device_plugin_values(resources: Resources | None = None) -> dict[str, Any]:
     return {
         "nodeSelector": _GPU_NODES,
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": GPU_NODE_LABEL, "operator": "In", "values": ["true"]}]}]}}},
         "tolerations": [GPU_TOLERATION],
+        "resources": resources.values() if resources else {},
     }
 
 
-def dcgm_exporter_values() -> dict[str, Any]:
-    return {"nodeSelector": _GPU_NODES, "tolerations": [GPU_TOLERATION], "serviceMonitor": {"enabled": True}}
+def dcgm_exporter_values(resources: Resources | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {"nodeSelector": _GPU_NODES, "tolerations": [GPU_TOLERATION],
+                              "serviceMonitor": {"enabled": True}}
+    if resources:
+        values["resources"] = {**resources.values(), "limits": {"memory": resources.memory_limit}}
+    return values
+
+
+def _new_xid(hardware: bool) -> str:
+    """A new XID within the window, of one class; the value is the XID. The gauge keeps the last XID
+    for ever, so only a change is news: the alert resolves once the window has passed without one."""
+    codes = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {code}" for code in HARDWARE_XIDS)
+    changed = f"changes(DCGM_FI_DEV_XID_ERRORS[{XID_WINDOW}]) > 0"
+    of_class = f"({codes})" if hardware else f"(DCGM_FI_DEV_XID_ERRORS > 0 unless ({codes}))"
+    return f"{of_class} and ({changed})"
 
 
 def alert_rules() -> list[dict[str, Any]]:
+    xid = "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}"
     return [{"name": "gpu", "rules": [
-        {"alert": "GpuXidError", "expr": "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0", "for": "1m",
+        {"alert": "GpuXidHardwareError", "expr": _new_xid(hardware=True),
          "labels": {"severity": "critical"},
-         "annotations": {"summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reports XID error {{ $value }}"}},
+         "annotations": {"summary": f"{xid}: a hardware fault, drain and replace the node"}},
+        {"alert": "GpuXidError", "expr": _new_xid(hardware=False),
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": f"{xid}: usually an application fault"}},
         {"alert": "GpuTemperatureHigh", "expr": f"max by (Hostname, gpu) (DCGM_FI_DEV_GPU_TEMP) > {HIGH_TEMPERATURE_CELSIUS}",
          "for": "5m", "labels": {"severity": "warning"},
          "annotations": {"summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }} °C"}},
@@ -69,26 +94,31 @@ def dashboard() -> dict[str, Any]:
 
 
 class Gpu(pulumi.ComponentResource):
-    def __init__(self, name: str, monitoring: pulumi.Resource, opts: pulumi.ResourceOptions | None = None):
-        """`monitoring` is the kube-prometheus-stack release: it owns the CRDs the exporter and rules use."""
+    def __init__(self, name: str, resources: dict[str, Resources] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
+        """`opts` must make it wait for the `monitoring.coreos.com` CRDs its exporter and rules use."""
         super().__init__("eks-platform:gpu:Gpu", name, None, opts)
+        resources = resources or {}
         child = pulumi.ResourceOptions(parent=self)
         ns = namespace(NAMESPACE, child, pod_security="privileged")  # device plugin and DCGM: host paths, devices
-        after_monitoring = pulumi.ResourceOptions(parent=self, depends_on=[monitoring])
         self.device_plugin = release("nvidia-device-plugin", "nvidia-device-plugin", ns.metadata.name,
-                                     device_plugin_values(), timeout_seconds=300, opts=child)
-        self.dcgm_exporter = release("dcgm-exporter", "dcgm-exporter", ns.metadata.name, dcgm_exporter_values(),
-                                     timeout_seconds=300, opts=after_monitoring)
+                                     device_plugin_values(resources.get("device-plugin")), timeout_seconds=300,
+                                     opts=waits_like(self, opts))
+        self.dcgm_exporter = release("dcgm-exporter", "dcgm-exporter", ns.metadata.name,
+                                     dcgm_exporter_values(resources.get("dcgm-exporter")), timeout_seconds=300,
+                                     opts=waits_like(self, opts))
         k8s.core.v1.ConfigMap(
             f"{name}-gpu-dashboard",
             metadata={"name": "gpu-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
             data={"gpu.json": json.dumps(dashboard())},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+            opts=waits_like(self, opts, ns),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-gpu-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
             metadata={"name": "gpu-alerts", "namespace": NAMESPACE},
             spec={"groups": alert_rules()},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring, ns]),
+            opts=waits_like(self, opts, ns),
         )
+        self.namespace = NAMESPACE
+        self.namespace_object = ns
         self.register_outputs({"namespace": NAMESPACE})

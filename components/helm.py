@@ -34,8 +34,23 @@ CHARTS = {c.name: c for c in (
 )}
 
 
+@dataclass(frozen=True)
+class Resources:
+    """A container's requests; `memory_limit` caps memory where the workload's memory is bounded."""
+
+    cpu: str
+    memory: str
+    memory_limit: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        resources: dict[str, Any] = {"requests": {"cpu": self.cpu, "memory": self.memory}}
+        if self.memory_limit:
+            resources["limits"] = {"memory": self.memory_limit}
+        return resources
+
+
 def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[str, Any], timeout_seconds: int,
-            opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+            opts: pulumi.ResourceOptions, skip_crds: bool = False) -> k8s.helm.v3.Release:
     pinned = CHARTS[chart]
     return k8s.helm.v3.Release(
         name,
@@ -49,8 +64,21 @@ def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[st
         cleanup_on_fail=True,
         max_history=MAX_HISTORY,
         timeout=timeout_seconds,
+        skip_crds=skip_crds,
         opts=opts,
     )
 
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+TOLERATE_EVERY_TAINT = {"operator": "Exists"}
+
+
+def waits_like(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None,
+               *also: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options for a child of `parent` that waits for what the component itself was told to wait for.
+
+    Pulumi does not hand a component's `depends_on` down to its children: without this a release inside
+    a component would start before the CRDs or the storage class the component was made to wait for."""
+    inherited = (opts.depends_on if isinstance(opts.depends_on, list) else [opts.depends_on]) \
+        if opts and opts.depends_on else []
+    return pulumi.ResourceOptions(parent=parent, depends_on=[*inherited, *also])

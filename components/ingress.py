@@ -5,6 +5,8 @@ ingress class, controller Service), so it can be swapped (upstream ingress-nginx
 The NLB keeps the client IP (`externalTrafficPolicy: Local`), spreads across zones, and is either
 internet-facing or internal. Metrics are on with a ServiceMonitor. Given an ACM certificate, TLS is
 terminated at the NLB: port 443 forwards to the controller's HTTP port, port 80 only redirects to HTTPS.
+The admission webhook fails closed only with more than one replica: a single restarting pod must not
+block every Ingress change in the cluster.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Literal
 
 import pulumi
 
-from components.helm import release
+from components.helm import Resources, release, waits_like
 from components.namespaces import namespace
 
 NAMESPACE = "ingress-nginx"
@@ -29,6 +31,8 @@ class IngressArgs:
     replicas: int = 1
     max_replicas: int | None = None
     tls_certificate_arn: pulumi.Input[str] | None = None
+    resources: Resources | None = None
+    job_resources: Resources | None = None
 
 
 REDIRECT_PORT = 2443
@@ -53,8 +57,12 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
     }
     if args.scheme == "internal":
         annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
+    job = {"resources": args.job_resources.values() if args.job_resources else {}}
     controller: dict[str, Any] = {
         "replicaCount": args.replicas,
+        "resources": args.resources.values() if args.resources else {},
+        "admissionWebhooks": {"failurePolicy": "Fail" if args.replicas > 1 else "Ignore",
+                              "createSecretJob": job, "patchWebhookJob": job},
         "ingressClassResource": {"name": INGRESS_CLASS, "default": True},
         "service": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "annotations": annotations},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
@@ -78,8 +86,9 @@ class Ingress(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
-                               timeout_seconds=600, opts=pulumi.ResourceOptions(parent=self))
+                               timeout_seconds=600, opts=waits_like(self, opts))
         self.namespace = NAMESPACE
+        self.namespace_object = ns
         self.ingress_class = INGRESS_CLASS
         self.service = f"{NAMESPACE}/ingress-nginx-controller"
         self.register_outputs({"namespace": NAMESPACE, "ingressClass": INGRESS_CLASS})

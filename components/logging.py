@@ -2,20 +2,24 @@
 
 Loki's bucket is KMS-encrypted, private, TLS-only and expires objects after the retention period;
 Loki reaches it through its own IRSA role limited to that bucket and key (no access keys). Retention
-is enforced by Loki's compactor. Fluent Bit runs on every node (GPU nodes too), labels streams with
-namespace/pod/container/node only, and buffers on the node's disk so logs survive a Loki outage.
+is enforced by Loki's compactor. Loki's replication factor follows its writers, so a single binary
+accepts pushes and three writers survive the loss of one. Fluent Bit runs on every node whatever its
+taints, labels streams with namespace/pod/container/node only, buffers on the node's disk so logs
+survive a Loki outage, and skips its own and Loki's logs (an error shipping them would feed itself).
+Both are monitored: Loki's own rules, alerts and dashboards; Fluent Bit's metrics, dashboard and
+alerts for failed retries and dropped records.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from components.helm import GPU_TOLERATION, release
+from components.helm import TOLERATE_EVERY_TAINT, Resources, release, waits_like
 from components.namespaces import namespace
 from components.irsa import service_account_role
 
@@ -39,6 +43,8 @@ class LokiArgs:
     replicas: int = 1
     cache_memory_mib: int = 512
     protect: bool = False
+    delete_volumes_with_workload: bool = True
+    resources: dict[str, Resources] = field(default_factory=dict)
 
 
 def bucket_policy(bucket_arn: str) -> str:
@@ -58,13 +64,34 @@ def loki_access_policy(bucket_arn: str, key_arn: str) -> str:
     ]})
 
 
+QUORUM_REPLICATION = 3
+
+
+def replication_factor(writers: int) -> int:
+    """3 (a quorum of 2 survives one lost writer) where there are at least 3 writers, else 1: Loki
+    refuses every push while fewer writers than the quorum of its replication factor are live."""
+    return QUORUM_REPLICATION if writers >= QUORUM_REPLICATION else 1
+
+
+def _cache(memory_mib: int, resources: Resources | None) -> dict[str, Any]:
+    cache: dict[str, Any] = {"allocatedMemory": memory_mib}
+    if resources:
+        memory = f"{memory_mib * 6 // 5}Mi"  # memcached's item memory plus its connections (the chart's own ratio)
+        cache["resources"] = {"requests": {"cpu": resources.cpu, "memory": memory}, "limits": {"memory": memory}}
+    return cache
+
+
 def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
     scalable = args.mode == "SimpleScalable"
-    persistence = {"persistence": {"storageClass": args.storage_class}}
+    size = {name: r.values() for name, r in args.resources.items()}
+    persistence = {"persistence": {"storageClass": args.storage_class,
+                                   "enableStatefulSetAutoDeletePVC": args.delete_volumes_with_workload}}
+    loki_pod = {"resources": size.get("loki")}
     return {
         "deploymentMode": args.mode,
         "loki": {
             "auth_enabled": False,
+            "commonConfig": {"replication_factor": replication_factor(args.replicas)},
             "schemaConfig": {"configs": [{"from": "2025-01-01", "store": "tsdb", "object_store": "s3",
                                           "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]},
             "storage": {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket, "admin": bucket},
@@ -74,13 +101,19 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
         },
         "serviceAccount": {"create": True, "name": LOKI_SERVICE_ACCOUNT,
                            "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
-        "singleBinary": {"replicas": 0 if scalable else args.replicas, **persistence},
-        "write": {"replicas": args.replicas if scalable else 0, **persistence},
-        "read": {"replicas": args.replicas if scalable else 0},
-        "backend": {"replicas": args.replicas if scalable else 0, **persistence},
-        "chunksCache": {"allocatedMemory": args.cache_memory_mib},
-        "resultsCache": {"allocatedMemory": max(args.cache_memory_mib // 4, 128)},
-        "monitoring": {"serviceMonitor": {"enabled": True}},
+        "singleBinary": {"replicas": 0 if scalable else args.replicas, **persistence, **loki_pod},
+        "write": {"replicas": args.replicas if scalable else 0, **persistence, **loki_pod},
+        "read": {"replicas": args.replicas if scalable else 0, **loki_pod},
+        "backend": {"replicas": args.replicas if scalable else 0, **persistence, **loki_pod},
+        "gateway": {"resources": size.get("loki-gateway")},
+        "sidecar": {"resources": size.get("loki-sidecar")},
+        "memcachedExporter": {"resources": size.get("cache-exporter")},
+        "chunksCache": _cache(args.cache_memory_mib, args.resources.get("loki-cache")),
+        "resultsCache": _cache(max(args.cache_memory_mib // 4, 128), args.resources.get("loki-cache")),
+        "monitoring": {"serviceMonitor": {"enabled": True}, "rules": {"enabled": True},
+                       "alerts": {"enabled": True}, "dashboards": {"enabled": True}},
+        "lokiCanary": {"enabled": False},  # a pusher on every node; the pipeline alerts watch ingestion instead
+        "test": {"enabled": False},  # the helm test needs the canary
         "minio": {"enabled": False},
     }
 
@@ -122,8 +155,13 @@ class Loki(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, child)
         values = pulumi.Output.all(self.bucket.bucket, role.arn).apply(lambda a: loki_values(args, a[0], a[1]))
         self.release = release("loki", "loki", ns.metadata.name, values, timeout_seconds=900,
-                               opts=pulumi.ResourceOptions(parent=self, depends_on=[access]))
+                               opts=waits_like(self, opts, access))
+        self.namespace = NAMESPACE
+        self.namespace_object = ns
         self.register_outputs({"bucket": self.bucket.bucket, "url": LOKI_URL})
+
+
+UNSHIPPED_NAMESPACES = (FLUENT_BIT_NAMESPACE, NAMESPACE)
 
 
 def fluent_bit_config() -> dict[str, str]:
@@ -136,7 +174,9 @@ def fluent_bit_config() -> dict[str, str]:
             "    storage.backlog.mem_limit 16M\n"
         ),
         "inputs": (
-            "[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser docker, cri\n"
+            "[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n"
+            f"    Exclude_Path {','.join(f'/var/log/containers/*_{ns}_*.log' for ns in UNSHIPPED_NAMESPACES)}\n"
+            "    multiline.parser docker, cri\n"
             "    Tag kube.*\n    Mem_Buf_Limit 16MB\n    Skip_Long_Lines On\n    storage.type filesystem\n"
             f"    DB {BUFFER_DIR}/flb_kube.db\n"
         ),
@@ -155,20 +195,45 @@ def fluent_bit_config() -> dict[str, str]:
     }
 
 
-def fluent_bit_values() -> dict[str, Any]:
+def fluent_bit_alerts() -> list[dict[str, Any]]:
+    summary = "Fluent Bit on {{ $labels.pod }} "
+    return [
+        {"alert": "FluentBitRetriesFailing",
+         "expr": "sum by (pod, name) (increase(fluentbit_output_retries_failed_total[10m])) > 0",
+         "for": "10m", "labels": {"severity": "warning"},
+         "annotations": {"summary": summary + "gives up sending chunks to {{ $labels.name }}: logs are being lost"}},
+        {"alert": "FluentBitRecordsDropped",
+         "expr": "sum by (pod, name) (increase(fluentbit_output_dropped_records_total[10m])) > 0",
+         "for": "5m", "labels": {"severity": "warning"},
+         "annotations": {"summary": summary + "dropped records for {{ $labels.name }}"}},
+        {"alert": "FluentBitOutputStalled",
+         "expr": "sum by (pod, name) (rate(fluentbit_output_proc_records_total[15m])) == 0 "
+                 "and sum by (pod, name) (rate(fluentbit_input_records_total[15m])) > 0",
+         "for": "15m", "labels": {"severity": "critical"},
+         "annotations": {"summary": summary + "reads logs but has sent nothing to {{ $labels.name }} for 15 minutes"}},
+    ]
+
+
+def fluent_bit_values(resources: Resources | None = None) -> dict[str, Any]:
     return {
         "kind": "DaemonSet",
-        "tolerations": [GPU_TOLERATION],
+        "tolerations": [TOLERATE_EVERY_TAINT],
         "config": fluent_bit_config(),
         "extraVolumes": [{"name": "buffer", "hostPath": {"path": BUFFER_DIR, "type": "DirectoryOrCreate"}}],
         "extraVolumeMounts": [{"name": "buffer", "mountPath": BUFFER_DIR}],
+        "resources": resources.values() if resources else {},
+        "serviceMonitor": {"enabled": True},
+        "prometheusRule": {"enabled": True, "rules": fluent_bit_alerts()},
+        "dashboards": {"enabled": True},
     }
 
 
 class FluentBit(pulumi.ComponentResource):
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, resources: Resources | None = None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:logging:FluentBit", name, None, opts)
         ns = namespace(FLUENT_BIT_NAMESPACE, pulumi.ResourceOptions(parent=self), pod_security="privileged")  # reads host logs
-        self.release = release("fluent-bit", "fluent-bit", ns.metadata.name, fluent_bit_values(), timeout_seconds=300,
-                               opts=pulumi.ResourceOptions(parent=self))
+        self.release = release("fluent-bit", "fluent-bit", ns.metadata.name, fluent_bit_values(resources),
+                               timeout_seconds=300, opts=waits_like(self, opts))
+        self.namespace = FLUENT_BIT_NAMESPACE
+        self.namespace_object = ns
         self.register_outputs({"namespace": FLUENT_BIT_NAMESPACE})

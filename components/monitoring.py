@@ -1,25 +1,30 @@
 """Monitoring: kube-prometheus-stack (Prometheus, Alertmanager, Grafana, exporters).
 
-Prometheus and Alertmanager keep their data on PersistentVolumes of the given StorageClass. Rules,
-ServiceMonitors and PodMonitors of every release are picked up (no `release` label needed). Grafana's
-admin password lives in a Kubernetes Secret of ours (never in Helm values), Loki is a datasource, and
-dashboards from ConfigMaps labelled `grafana_dashboard: "1"` in any namespace are loaded. With a
-Slack webhook, alerts go to Slack; the URL sits in a Secret that Alertmanager mounts, not in values.
+Prometheus, Alertmanager and Grafana keep their data on PersistentVolumes of the given StorageClass;
+Prometheus is bounded by time and by size (85 % of its volume). Rules, ServiceMonitors and PodMonitors
+of every release are picked up (no `release` label needed). The `monitoring.coreos.com` CRDs are not
+installed by this release: `PrometheusOperatorCrds` applies them, so a chart bump upgrades them too.
+Grafana's admin password lives in a Kubernetes Secret of ours (never in Helm values), Loki is a
+datasource, and dashboards from ConfigMaps labelled `grafana_dashboard: "1"` in any namespace are
+loaded. With a Slack webhook, alerts go to Slack; the URL sits in a Secret that Alertmanager mounts.
+Scrape targets EKS does not expose (controller manager, scheduler, etcd, kube-proxy on 127.0.0.1)
+are off, so their "down" alerts cannot fire forever.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import release
+from components.helm import Resources, release, waits_like
 from components.namespaces import namespace
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
+GRAFANA = f"{RELEASE}-grafana"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 SLACK_SECRET = "alertmanager-slack"
 SLACK_URL_FILE = f"/etc/alertmanager/secrets/{SLACK_SECRET}/url"
@@ -35,15 +40,28 @@ class MonitoringArgs:
     prometheus_storage_gib: int = 50
     alertmanager_replicas: int = 1
     alertmanager_storage_gib: int = 10
+    grafana_storage_gib: int = 10
     slack_webhook_url: pulumi.Input[str] | None = None
     slack_channel: str = "#alerts"
     grafana_host: str | None = None
-    ingress_class: str | None = None
+    delete_volumes_with_workload: bool = True
+    node_labels_for_metrics: Sequence[str] = ()
+    resources: dict[str, Resources] = field(default_factory=dict)
 
 
 def _volume(storage_class: str, gib: int) -> dict[str, Any]:
     return {"volumeClaimTemplate": {"spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"],
                                              "resources": {"requests": {"storage": f"{gib}Gi"}}}}}
+
+
+def retention_size(storage_gib: int) -> str:
+    """Prometheus's size bound: 85 % of its volume (Prometheus reads GB as GiB), leaving room for the WAL."""
+    return f"{storage_gib * 85 // 100}GB"
+
+
+def volume_retention_policy(delete_with_workload: bool) -> dict[str, str]:
+    action = "Delete" if delete_with_workload else "Retain"
+    return {"whenDeleted": action, "whenScaled": action}
 
 
 def alertmanager_config(slack_channel: str | None) -> dict[str, Any]:
@@ -63,43 +81,65 @@ def alertmanager_config(slack_channel: str | None) -> dict[str, Any]:
     }
 
 
-def _grafana_ingress(host: str, ingress_class: str | None) -> dict[str, Any]:
-    return {
-        "ingress": {"enabled": True, "ingressClassName": ingress_class, "hosts": [host]},
-        "grafana.ini": {"server": {"root_url": f"https://{host}"}},
-    }
+def label_allowlist(node_labels: Sequence[str]) -> list[str]:
+    """kube-state-metrics exports no object labels unless listed: `kube_node_labels{label_<name>=...}`."""
+    return [f"nodes=[{','.join(node_labels)}]"] if node_labels else []
 
 
 def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
     selectors = {f"{kind}SelectorNilUsesHelmValues": False
                  for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig")}
+    size = {name: r.values() for name, r in args.resources.items()}
+    volumes = volume_retention_policy(args.delete_volumes_with_workload)
+    grafana: dict[str, Any] = {
+        "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                   "searchNamespace": "ALL"},
+                    "resources": size.get("config-reloader")},
+        "additionalDataSources": [{"name": "Loki", "type": "loki", "access": "proxy", "url": args.loki_url,
+                                   "isDefault": False}],
+        "persistence": {"enabled": True, "type": "pvc", "storageClassName": args.storage_class,
+                        "accessModes": ["ReadWriteOnce"], "size": f"{args.grafana_storage_gib}Gi"},
+        "deploymentStrategy": {"type": "Recreate"},  # one ReadWriteOnce volume: never two pods at once
+        "initChownData": {"enabled": False},  # the pod's fsGroup already owns the volume
+        "resources": size.get("grafana"),
+    }
+    if args.grafana_host:
+        grafana["grafana.ini"] = {"server": {"root_url": f"https://{args.grafana_host}"}}
     return {
-        "crds": {"enabled": True},
+        "crds": {"enabled": False},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheusOperator": {
+            "resources": size.get("prometheus-operator"),
+            "prometheusConfigReloader": {"resources": size.get("config-reloader")},
+            "admissionWebhooks": {"patch": {"resources": size.get("admission-job")}},
+        },
         "prometheus": {"prometheusSpec": {
             **selectors,
             "replicas": args.prometheus_replicas,
             "retention": args.prometheus_retention,
+            "retentionSize": retention_size(args.prometheus_storage_gib),
             "storageSpec": _volume(args.storage_class, args.prometheus_storage_gib),
+            "persistentVolumeClaimRetentionPolicy": volumes,
+            "resources": size.get("prometheus"),
         }},
         "alertmanager": {
             "config": alertmanager_config(args.slack_channel if slack else None),
             "alertmanagerSpec": {
                 "replicas": args.alertmanager_replicas,
                 "storage": _volume(args.storage_class, args.alertmanager_storage_gib),
+                "persistentVolumeClaimRetentionPolicy": volumes,
                 "secrets": [SLACK_SECRET] if slack else [],
+                "resources": size.get("alertmanager"),
             },
         },
-        "grafana": {
-            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                                       "searchNamespace": "ALL"}},
-            "additionalDataSources": [{"name": "Loki", "type": "loki", "access": "proxy", "url": args.loki_url,
-                                       "isDefault": False}],
-            **(_grafana_ingress(args.grafana_host, args.ingress_class) if args.grafana_host else {}),
-        },
+        "kube-state-metrics": {"metricLabelsAllowlist": label_allowlist(args.node_labels_for_metrics),
+                               "resources": size.get("kube-state-metrics")},
+        "prometheus-node-exporter": {"resources": size.get("node-exporter")},
+        "grafana": grafana,
     }
 
 
@@ -126,8 +166,25 @@ class Monitoring(pulumi.ComponentResource):
             pulumi.log.warn("alerting: no eks-platform:slackWebhookUrl set, Alertmanager routes alerts nowhere",
                             resource=self)
         self.release = release(RELEASE, "kube-prometheus-stack", ns.metadata.name, chart_values(args, slack),
-                               timeout_seconds=900,
-                               opts=pulumi.ResourceOptions(parent=self, depends_on=secrets))
+                               timeout_seconds=900, skip_crds=True,
+                               opts=waits_like(self, opts, *secrets))
         self.namespace = NAMESPACE
+        self.namespace_object = ns
         self.alert_delivery = f"slack {args.slack_channel}" if slack else "none: no Slack webhook configured"
         self.register_outputs({"namespace": NAMESPACE, "alertDelivery": self.alert_delivery})
+
+    def expose_grafana(self, host: str, ingress_class: str, allowed_cidrs: Sequence[str],
+                       opts: pulumi.ResourceOptions) -> k8s.networking.v1.Ingress:
+        """An Ingress for Grafana at `host`, answering only clients from `allowed_cidrs`.
+
+        Kept out of the chart so that kube-prometheus-stack does not wait for the ingress controller,
+        whose admission webhook must be serving before an Ingress can be created (`opts` says so)."""
+        return k8s.networking.v1.Ingress(
+            f"{self._name}-grafana",
+            metadata={"name": "grafana", "namespace": NAMESPACE, "annotations": {
+                "nginx.ingress.kubernetes.io/whitelist-source-range": ",".join(allowed_cidrs)}},
+            spec={"ingressClassName": ingress_class, "rules": [{"host": host, "http": {"paths": [{
+                "path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": GRAFANA, "port": {"number": 80}}}}]}}]},
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), opts),
+        )

@@ -2,6 +2,8 @@
 
 Volumes are encrypted gp3, bound where the pod lands (WaitForFirstConsumer, so a volume and its pod
 share a zone) and can grow in place; the reclaim policy decides whether data outlives its claim.
+Every volume is tagged with its cluster and the namespace and claim it was made for, so a retained
+volume can be found (and swept by `ops teardown`) after its cluster is gone.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.helm import waits_like
 from components.irsa import service_account_role
 
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 STORAGE_CLASS = "gp3"
+
+
+def volume_tags(cluster_name: str) -> dict[str, str]:
+    """EBS CSI `tagSpecification_N` parameters; the driver fills in the claim's namespace and name."""
+    tags = [f"kubernetes.io/cluster/{cluster_name}=owned", "eks-platform/namespace={{ .PVCNamespace }}",
+            "eks-platform/claim={{ .PVCName }}"]
+    return {f"tagSpecification_{i}": tag for i, tag in enumerate(tags, start=1)}
 
 
 @dataclass
@@ -46,10 +56,11 @@ class Storage(pulumi.ComponentResource):
             metadata={"name": STORAGE_CLASS,
                       "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+            parameters=pulumi.Output.from_input(args.cluster_name).apply(
+                lambda cluster: {"type": "gp3", "encrypted": "true", "fsType": "ext4", **volume_tags(cluster)}),
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy=args.reclaim_policy,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.addon]),
+            opts=waits_like(self, opts, self.addon),
         )
         self.register_outputs({"storageClassName": self.storage_class.metadata.name})

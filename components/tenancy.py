@@ -15,6 +15,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.helm import waits_like
+from components.isolation import Allow, Peer, policies
 from components.namespaces import namespace
 
 from components import gpu, ingress, logging, monitoring
@@ -44,18 +46,7 @@ class TeamArgs:
 
 def network_policies(namespace: str, allowed_namespaces: Sequence[str]) -> list[dict]:
     """Deny all ingress, then allow the same namespace and each allowed namespace."""
-    def policy(name: str, ingress: list[dict] | None) -> dict:
-        spec: dict = {"podSelector": {}, "policyTypes": ["Ingress"]}
-        if ingress is not None:
-            spec["ingress"] = ingress
-        return {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
-
-    return [
-        policy("default-deny-ingress", None),
-        policy("allow-same-namespace", [{"from": [{"podSelector": {}}]}]),
-        *[policy(f"allow-from-{ns}", [{"from": [{"namespaceSelector": {
-            "matchLabels": {"kubernetes.io/metadata.name": ns}}}]}]) for ns in allowed_namespaces],
-    ]
+    return policies(namespace, [Allow(f"from-{ns}", [Peer(namespace=ns)]) for ns in allowed_namespaces])
 
 
 class Team(pulumi.ComponentResource):
@@ -64,7 +55,7 @@ class Team(pulumi.ComponentResource):
         for ns in args.namespaces:
             team_namespace = namespace(ns, pulumi.ResourceOptions(parent=self), pod_security="baseline",
                                        labels={"team": name}, resource_name=f"{name}-{ns}")
-            in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[team_namespace])
+            in_namespace = waits_like(self, opts, team_namespace)
             k8s.core.v1.ResourceQuota(
                 f"{name}-{ns}-quota", metadata={"name": "team-quota", "namespace": ns},
                 spec={"hard": {"requests.cpu": args.quota.cpu, "limits.cpu": args.quota.cpu,

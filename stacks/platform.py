@@ -9,7 +9,9 @@ import pulumi_random as random
 
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
-from components.gpu import Gpu
+from components.crds import PrometheusOperatorCrds
+from components.gpu import NODE_LABELS_FOR_METRICS, Gpu
+from components.isolation import NamespaceIsolation
 from components.dns import Dns, DnsArgs
 from components.ingress import INGRESS_CLASS, Ingress, IngressArgs
 from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
@@ -19,6 +21,7 @@ from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from components.tenancy import Quota, Team, TeamArgs
 from stacks.config import Settings
+from stacks.flows import platform_flows
 
 
 def build(settings: Settings) -> dict[str, pulumi.Input]:
@@ -89,9 +92,10 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
 
 def _platform_services(settings: Settings, control_plane: ControlPlane, aws_provider: aws.Provider,
                        cluster_ready: list[pulumi.Resource], has_gpu: bool) -> dict[str, pulumi.Input]:
-    """The in-cluster services, each waiting only for what it really needs."""
+    """The in-cluster services. Each waits for the nodes and CoreDNS, and only for what else it really
+    needs: the `monitoring.coreos.com` CRDs, the storage class. No release waits for another."""
     cfg, services, name = settings.config, settings.profile.services, settings.cluster_name
-    cluster = control_plane.cluster
+    cluster, sizes = control_plane.cluster, services.sizes
     k8s_provider = k8s.Provider("k8s", kubeconfig=control_plane.kubeconfig,
                                 opts=pulumi.ResourceOptions(depends_on=cluster_ready))
     providers = {"aws": aws_provider, "kubernetes": k8s_provider}
@@ -107,13 +111,15 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
                   pulumi.ResourceOptions(providers=providers))
     else:
         pulumi.log.warn("dns: no eks-platform:dns block, so no DNS records, certificate or TLS are created")
-    grafana_host = f"grafana.{dns.base_domain}" if dns else None
+    grafana_host = f"grafana.{dns.base_domain}" if dns and cfg.grafana.allowed_cidrs else None
+    crds = PrometheusOperatorCrds(name, after()).group
     storage = Storage(name, StorageArgs(cluster_name=cluster.eks_cluster.name,
                                         reclaim_policy=services.storage_reclaim_policy, **oidc), after())
     password = (pulumi.Output.secret(cfg.grafana_admin_password.get_secret_value()) if cfg.grafana_admin_password
                 else random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
                                            opts=pulumi.ResourceOptions(providers=providers)).result)
     slack_url = cfg.slack_webhook_url.get_secret_value() if cfg.slack_webhook_url else None
+    delete_volumes = services.storage_reclaim_policy == "Delete"
     monitoring = Monitoring(name, MonitoringArgs(
         storage_class=STORAGE_CLASS, grafana_admin_password=password, loki_url=LOKI_URL,
         prometheus_replicas=services.prometheus_replicas,
@@ -121,37 +127,48 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         prometheus_storage_gib=cfg.monitoring.prometheus_storage_gib,
         alertmanager_replicas=services.alertmanager_replicas,
         slack_webhook_url=pulumi.Output.secret(slack_url) if slack_url else None,
-        slack_channel=cfg.alerting.slack_channel,
-        grafana_host=grafana_host, ingress_class=INGRESS_CLASS,
-    ), after(storage.storage_class))
+        slack_channel=cfg.alerting.slack_channel, grafana_host=grafana_host,
+        delete_volumes_with_workload=delete_volumes, node_labels_for_metrics=NODE_LABELS_FOR_METRICS,
+        resources=sizes,
+    ), after(crds, storage.storage_class))
     loki = Loki(name, LokiArgs(
         cluster_name=name, region=settings.region, storage_class=STORAGE_CLASS,
         retention_days=cfg.logging.retention_days, mode=services.loki_mode, replicas=services.loki_replicas,
-        cache_memory_mib=services.loki_cache_mib, protect=settings.profile.protect, **oidc,
-    ), after(storage.storage_class, monitoring.release))
-    FluentBit(name, after())
+        cache_memory_mib=services.loki_cache_mib, protect=settings.profile.protect,
+        delete_volumes_with_workload=delete_volumes, resources=sizes, **oidc,
+    ), after(crds, storage.storage_class))
+    fluent_bit = FluentBit(name, sizes["fluent-bit"], after(crds))
     ingress = Ingress(name, IngressArgs(
         scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
         tls_certificate_arn=dns.certificate_validation.certificate_arn if dns else None,
-    ), after(monitoring.release, *([dns.certificate_validation] if dns else [])))
+        resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
+    ), after(crds, *([dns.certificate_validation] if dns else [])))
     if dns:
         dns.point_at_load_balancer(settings.region, ingress.service, ingress.release)
+    if grafana_host:
+        monitoring.expose_grafana(grafana_host, ingress.ingress_class, cfg.grafana.allowed_cidrs,
+                                  after(monitoring.namespace_object, ingress.release))
     for team, team_config in cfg.teams.items():
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
             quota=Quota(cpu=team_config.quota.cpu, memory=team_config.quota.memory, pods=team_config.quota.pods),
             allowed_namespaces=[ingress.namespace, monitoring.namespace],
         ), after())
-    if has_gpu:
-        Gpu(name, monitoring.release, after())
+    gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(
         cluster_name=name, region=settings.region, kubernetes_version=cfg.kubernetes_version,
-        metrics_server_replicas=services.metrics_server_replicas, **oidc,
+        metrics_server_replicas=services.metrics_server_replicas,
+        autoscaler_resources=sizes["cluster-autoscaler"], metrics_server_resources=sizes["metrics-server"], **oidc,
     ), after())
+    for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None).items():
+        owner = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
+                 ingress.namespace: ingress, **({gpu.namespace: gpu} if gpu else {})}[namespace]
+        NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(owner.namespace_object))
     return {
         "grafanaAdminPassword": pulumi.Output.secret(password),
         "lokiBucket": loki.bucket.bucket,
         "alertDelivery": monitoring.alert_delivery,
         "baseDomain": dns.base_domain if dns else "none: no dns block configured",
-        "grafanaUrl": f"https://{grafana_host}" if grafana_host else "none: use kubectl port-forward (see README)",
+        "grafanaUrl": f"https://{grafana_host}" if grafana_host
+        else "none: kubectl port-forward (see README); set grafana.allowedCidrs and dns to publish it",
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.helm import Resources
+
 
 @dataclass(frozen=True)
 class ServiceProfile:
@@ -23,6 +25,43 @@ class ServiceProfile:
     loki_replicas: int
     loki_cache_mib: int
     metrics_server_replicas: int
+    sizes: dict[str, Resources]
+
+
+def _sizes(scale: int) -> dict[str, Resources]:
+    """Requests (and memory limits where memory is bounded) of every platform container.
+
+    `scale` 1 is dev; staging and prod scale the workloads that grow with the cluster (Prometheus,
+    Loki, Grafana, the ingress controller, kube-state-metrics, the autoscaler). Prometheus and Loki
+    get no memory limit: their memory follows the series and streams they hold, and an OOM kill
+    loses the head block. Everything else is capped so a leak cannot starve a node.
+    """
+    def grow(cpu_m: int, memory_mi: int, limit_mi: int | None) -> Resources:
+        return Resources(f"{cpu_m * scale}m", f"{memory_mi * scale}Mi",
+                         f"{limit_mi * scale}Mi" if limit_mi else None)
+
+    fixed = Resources
+    return {
+        "prometheus": grow(200, 1024, None),
+        "loki": grow(100, 256, None),
+        "grafana": grow(50, 192, 384),
+        "ingress-controller": grow(100, 128, 384),
+        "kube-state-metrics": grow(20, 64, 192),
+        "cluster-autoscaler": grow(50, 192, 384),
+        "loki-cache": grow(50, 64, None),
+        "alertmanager": fixed("20m", "64Mi", "128Mi"),
+        "prometheus-operator": fixed("50m", "128Mi", "256Mi"),
+        "config-reloader": fixed("10m", "32Mi", "64Mi"),
+        "node-exporter": fixed("20m", "32Mi", "64Mi"),
+        "admission-job": fixed("10m", "32Mi", "64Mi"),
+        "loki-gateway": fixed("20m", "32Mi", "128Mi"),
+        "loki-sidecar": fixed("10m", "48Mi", "96Mi"),
+        "cache-exporter": fixed("10m", "16Mi", "32Mi"),
+        "fluent-bit": fixed("50m", "64Mi", "256Mi"),
+        "metrics-server": fixed("50m", "96Mi", "256Mi"),
+        "device-plugin": fixed("10m", "32Mi", "64Mi"),
+        "dcgm-exporter": fixed("100m", "128Mi", "512Mi"),
+    }
 
 
 @dataclass(frozen=True)
@@ -55,6 +94,7 @@ def _defaults(cidr: str, zones: int, nat: str, general: dict, retention: str, pr
               log_days: int) -> dict:
     return {
         "ingress": {"scheme": "internet-facing"},
+        "grafana": {"allowedCidrs": []},
         "monitoring": {"prometheusRetention": retention, "prometheusStorageGiB": prometheus_gib},
         "logging": {"retentionDays": log_days},
         "alerting": {"slackChannel": "#alerts"},
@@ -89,7 +129,8 @@ PROFILES: dict[str, Profile] = {
         min_on_demand_nodes=0,
         services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=1, ingress_max_replicas=None,
                                 prometheus_replicas=1, alertmanager_replicas=1, loki_mode="Monolithic",
-                                loki_replicas=1, loki_cache_mib=512, metrics_server_replicas=1),
+                                loki_replicas=1, loki_cache_mib=512, metrics_server_replicas=1,
+                                sizes=_sizes(1)),
     ),
     "staging": Profile(
         name="staging",
@@ -104,7 +145,8 @@ PROFILES: dict[str, Profile] = {
         min_on_demand_nodes=2,
         services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=2, ingress_max_replicas=4,
                                 prometheus_replicas=1, alertmanager_replicas=2, loki_mode="SimpleScalable",
-                                loki_replicas=2, loki_cache_mib=1024, metrics_server_replicas=2),
+                                loki_replicas=3, loki_cache_mib=1024, metrics_server_replicas=2,
+                                sizes=_sizes(2)),
     ),
     "prod": Profile(
         name="prod",
@@ -119,6 +161,7 @@ PROFILES: dict[str, Profile] = {
         min_on_demand_nodes=3,
         services=ServiceProfile(storage_reclaim_policy="Retain", ingress_replicas=3, ingress_max_replicas=9,
                                 prometheus_replicas=2, alertmanager_replicas=3, loki_mode="SimpleScalable",
-                                loki_replicas=3, loki_cache_mib=2048, metrics_server_replicas=2),
+                                loki_replicas=3, loki_cache_mib=2048, metrics_server_replicas=2,
+                                sizes=_sizes(4)),
     ),
 }

@@ -141,6 +141,10 @@ class IngressConfig(_Block):
     scheme: Literal["internet-facing", "internal"]
 
 
+class GrafanaConfig(_Block):
+    allowed_cidrs: tuple[PublicCidr, ...] = Field(alias="allowedCidrs")
+
+
 class MonitoringConfig(_Block):
     prometheus_retention: str = Field(alias="prometheusRetention", pattern=r"^[1-9]\d*(h|d|w|y)$")
     prometheus_storage_gib: int = Field(alias="prometheusStorageGiB", ge=10, le=16384)
@@ -220,6 +224,7 @@ class PlatformConfig(_Block):
     tags: dict[TagKey, TagValue]
     ingress: IngressConfig
     monitoring: MonitoringConfig
+    grafana: GrafanaConfig
     logging: LoggingConfig
     alerting: AlertingConfig
     grafana_admin_password: SecretStr | None = Field(alias="grafanaAdminPassword", default=None, min_length=12)

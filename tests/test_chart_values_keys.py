@@ -21,8 +21,13 @@ pytestmark = pytest.mark.skipif(not CHARTS_DIR.is_dir(), reason="../shared/chart
 FREE_FORM = {
     # Documented Loki config blocks passed straight into Loki's configuration.
     ("loki", "loki.storage"), ("loki", "loki.limits_config"),
-    # The Grafana subchart's own values, documented in the grafana chart kube-prometheus-stack depends on.
-    ("kube-prometheus-stack", "grafana.ingress.ingressClassName"), ("kube-prometheus-stack", "grafana.grafana.ini"),
+    # Subcharts' own values (grafana 12.11.1, kube-state-metrics 8.4.0: not in ../shared/charts), from their
+    # published values.yaml.
+    ("kube-prometheus-stack", "grafana.grafana.ini"), ("kube-prometheus-stack", "grafana.persistence"),
+    ("kube-prometheus-stack", "grafana.deploymentStrategy"), ("kube-prometheus-stack", "grafana.initChownData"),
+    ("kube-prometheus-stack", "kube-state-metrics.metricLabelsAllowlist"),
+    # Documented in a comment of the chart's values.yaml.
+    ("fluent-bit", "prometheusRule.rules"),
     # Named container ports: the chart renders every entry (its TLS-termination docs add `tohttps`).
     ("ingress-nginx", "controller.containerPort"),
     # Any cluster-autoscaler command-line flag (the chart's comment links the full list).
@@ -39,7 +44,7 @@ def unknown_keys(values: Any, chart_defaults: Any, chart: str, path: str = "") -
         return
     for key, value in values.items():
         here = f"{path}.{key}" if path else key
-        if (chart, here) in FREE_FORM:
+        if (chart, here) in FREE_FORM or key == "resources":  # a container's requests and limits
             continue
         if not isinstance(chart_defaults, dict) or key not in chart_defaults:
             yield here

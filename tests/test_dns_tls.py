@@ -48,12 +48,27 @@ def test_alias_records_point_at_the_nlb_read_from_the_controller_service(prod):
         assert record["aliases"] == [{"name": hostname, "zoneId": "Z26RNL4JYFTOTI", "evaluateTargetHealth": True}]
 
 
-def test_grafana_gets_an_ingress_and_root_url_and_the_outputs_name_it(prod):
-    grafana = values(prod, "kube-prometheus-stack")["grafana"]
-    assert grafana["ingress"] == {"enabled": True, "ingressClassName": "nginx", "hosts": ["grafana.prod.example.com"]}
+def test_grafana_is_published_only_to_the_allowed_cidrs_after_the_ingress_controller():
+    evaluation = run_stack("prod", grafana={"allowedCidrs": ["198.51.100.0/24", "192.0.2.10/32"]})
+    grafana = values(evaluation, "kube-prometheus-stack")["grafana"]
+    assert "ingress" not in grafana
     assert grafana["grafana.ini"] == {"server": {"root_url": "https://grafana.prod.example.com"}}
+    route = evaluation.one("kubernetes:networking.k8s.io/v1:Ingress").inputs
+    assert route["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/whitelist-source-range": "198.51.100.0/24,192.0.2.10/32"}
+    (rule,) = route["spec"]["rules"]
+    assert rule["host"] == "grafana.prod.example.com" and route["spec"]["ingressClassName"] == "nginx"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "kube-prometheus-stack-grafana",
+                                                               "port": {"number": 80}}
+    assert evaluation.one("kubernetes:networking.k8s.io/v1:Ingress").depends_on(release(evaluation, "ingress-nginx"))
+    assert not release(evaluation, "kube-prometheus-stack").depends_on(release(evaluation, "ingress-nginx"))
+    assert evaluation.outputs["grafanaUrl"] == "https://grafana.prod.example.com"
+
+
+def test_grafana_is_private_by_default_even_with_dns(prod):
+    assert not prod.of_type("kubernetes:networking.k8s.io/v1:Ingress")
     assert prod.outputs["baseDomain"] == "prod.example.com"
-    assert prod.outputs["grafanaUrl"] == "https://grafana.prod.example.com"
+    assert prod.outputs["grafanaUrl"].startswith("none: kubectl port-forward")
 
 
 def test_without_dns_nothing_is_created_and_the_plan_says_so(dev):
@@ -63,7 +78,7 @@ def test_without_dns_nothing_is_created_and_the_plan_says_so(dev):
     assert dev.outputs["baseDomain"] == "none: no dns block configured"
     controller = values(dev, "ingress-nginx")["controller"]
     assert "service.beta.kubernetes.io/aws-load-balancer-ssl-cert" not in controller["service"]["annotations"]
-    assert "ingress" not in values(dev, "kube-prometheus-stack")["grafana"]
+    assert not dev.of_type("kubernetes:networking.k8s.io/v1:Ingress")
 
 
 @pytest.mark.parametrize("stack, protect", [("dev", False), ("prod", True)])

@@ -35,7 +35,11 @@ def test_default_gp3_storage_class(stack, reclaim, request):
     sc = evaluation.one(STORAGE_CLASS).inputs
     assert sc["metadata"] == {"name": "gp3", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}
     assert sc["provisioner"] == "ebs.csi.aws.com"
-    assert sc["parameters"] == {"type": "gp3", "encrypted": "true", "fsType": "ext4"}
+    assert sc["parameters"] == {
+        "type": "gp3", "encrypted": "true", "fsType": "ext4",
+        "tagSpecification_1": f"kubernetes.io/cluster/acme-{stack}=owned",
+        "tagSpecification_2": "eks-platform/namespace={{ .PVCNamespace }}",
+        "tagSpecification_3": "eks-platform/claim={{ .PVCName }}"}
     assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
     assert sc["allowVolumeExpansion"] is True
     assert sc["reclaimPolicy"] == reclaim

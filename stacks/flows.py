@@ -1,0 +1,51 @@
+"""Which connections into the platform's namespaces are allowed: everything else is denied.
+
+Tenants' pods cannot reach Loki (read or forge logs), Alertmanager (silence alerts), Prometheus or
+Grafana's pod directly; Grafana is reached through the ingress controller only.
+"""
+
+from __future__ import annotations
+
+from components import gpu, ingress, logging, monitoring
+from components.isolation import ANYWHERE, Allow, Peer
+
+PROMETHEUS = Peer(monitoring.NAMESPACE, {"app.kubernetes.io/name": "prometheus"})
+GRAFANA_PODS = {"app.kubernetes.io/name": "grafana"}
+GRAFANA_PORT = 3000
+LOKI_GATEWAY_PODS = {"app.kubernetes.io/component": "gateway"}
+LOKI_GATEWAY_PORT = 8080
+OPERATOR_PODS = {"app": f"{monitoring.RELEASE}-operator"}
+OPERATOR_WEBHOOK_PORT = 10250
+INGRESS_CONTROLLER_PODS = {"app.kubernetes.io/component": "controller"}
+INGRESS_TRAFFIC_PORTS = (80, 443, ingress.REDIRECT_PORT)
+INGRESS_WEBHOOK_PORT = 8443
+
+
+def platform_flows(vpc_cidr: str, has_gpu: bool) -> dict[str, list[Allow]]:
+    """Per platform namespace, the flows it accepts besides its own pods' traffic.
+
+    The API server calls admission webhooks from the control plane's network interfaces in the
+    cluster's subnets, hence the VPC range for webhook ports."""
+    api_server = Peer(cidr=vpc_cidr)
+    scrape = Allow("prometheus-scrapes", [PROMETHEUS])
+    flows = {
+        monitoring.NAMESPACE: [
+            Allow("ingress-to-grafana", [Peer(ingress.NAMESPACE)], GRAFANA_PODS, [GRAFANA_PORT]),
+            Allow("api-server-to-operator-webhook", [api_server], OPERATOR_PODS, [OPERATOR_WEBHOOK_PORT]),
+        ],
+        logging.NAMESPACE: [
+            Allow("log-shippers-and-grafana-to-loki",
+                  [Peer(logging.FLUENT_BIT_NAMESPACE), Peer(monitoring.NAMESPACE, GRAFANA_PODS)],
+                  LOKI_GATEWAY_PODS, [LOKI_GATEWAY_PORT]),
+            scrape,
+        ],
+        logging.FLUENT_BIT_NAMESPACE: [scrape],
+        ingress.NAMESPACE: [
+            Allow("clients-to-controller", [ANYWHERE], INGRESS_CONTROLLER_PODS, INGRESS_TRAFFIC_PORTS),
+            Allow("api-server-to-webhook", [api_server], INGRESS_CONTROLLER_PODS, [INGRESS_WEBHOOK_PORT]),
+            scrape,
+        ],
+    }
+    if has_gpu:
+        flows[gpu.NAMESPACE] = [scrape]
+    return flows
