@@ -105,7 +105,7 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
         "write": {"replicas": args.replicas if scalable else 0, **persistence, **loki_pod},
         "read": {"replicas": args.replicas if scalable else 0, **loki_pod},
         "backend": {"replicas": args.replicas if scalable else 0, **persistence, **loki_pod},
-        "gateway": {"resources": size.get("loki-gateway")},
+        "gateway": {"resources": size.get("loki-gateway"), "metrics": {"resources": size.get("cache-exporter")}},
         "sidecar": {"resources": size.get("loki-sidecar")},
         "memcachedExporter": {"resources": size.get("cache-exporter")},
         "chunksCache": _cache(args.cache_memory_mib, args.resources.get("loki-cache")),

@@ -28,27 +28,27 @@ class ServiceProfile:
     sizes: dict[str, Resources]
 
 
-def _sizes(scale: int) -> dict[str, Resources]:
+def _sizes(scale: int, loki_scale: int) -> dict[str, Resources]:
     """Requests (and memory limits where memory is bounded) of every platform container.
 
     `scale` 1 is dev; staging and prod scale the workloads that grow with the cluster (Prometheus,
-    Loki, Grafana, the ingress controller, kube-state-metrics, the autoscaler). Prometheus and Loki
+    Grafana, the ingress controller, kube-state-metrics, the autoscaler); Loki's pods by `loki_scale`
+    (simple scalable mode runs nine of them). Prometheus and Loki
     get no memory limit: their memory follows the series and streams they hold, and an OOM kill
     loses the head block. Everything else is capped so a leak cannot starve a node.
     """
-    def grow(cpu_m: int, memory_mi: int, limit_mi: int | None) -> Resources:
-        return Resources(f"{cpu_m * scale}m", f"{memory_mi * scale}Mi",
-                         f"{limit_mi * scale}Mi" if limit_mi else None)
+    def grow(cpu_m: int, memory_mi: int, limit_mi: int | None, by: int = scale) -> Resources:
+        return Resources(f"{cpu_m * by}m", f"{memory_mi * by}Mi", f"{limit_mi * by}Mi" if limit_mi else None)
 
     fixed = Resources
     return {
         "prometheus": grow(200, 1024, None),
-        "loki": grow(100, 256, None),
+        "loki": grow(100, 256, None, loki_scale),
         "grafana": grow(50, 192, 384),
         "ingress-controller": grow(100, 128, 384),
         "kube-state-metrics": grow(20, 64, 192),
         "cluster-autoscaler": grow(50, 192, 384),
-        "loki-cache": grow(50, 64, None),
+        "loki-cache": grow(50, 64, None, loki_scale),
         "alertmanager": fixed("20m", "64Mi", "128Mi"),
         "prometheus-operator": fixed("50m", "128Mi", "256Mi"),
         "config-reloader": fixed("10m", "32Mi", "64Mi"),
@@ -130,7 +130,7 @@ PROFILES: dict[str, Profile] = {
         services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=1, ingress_max_replicas=None,
                                 prometheus_replicas=1, alertmanager_replicas=1, loki_mode="Monolithic",
                                 loki_replicas=1, loki_cache_mib=512, metrics_server_replicas=1,
-                                sizes=_sizes(1)),
+                                sizes=_sizes(1, loki_scale=1)),
     ),
     "staging": Profile(
         name="staging",
@@ -146,7 +146,7 @@ PROFILES: dict[str, Profile] = {
         services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=2, ingress_max_replicas=4,
                                 prometheus_replicas=1, alertmanager_replicas=2, loki_mode="SimpleScalable",
                                 loki_replicas=3, loki_cache_mib=1024, metrics_server_replicas=2,
-                                sizes=_sizes(2)),
+                                sizes=_sizes(2, loki_scale=1)),
     ),
     "prod": Profile(
         name="prod",
@@ -162,6 +162,6 @@ PROFILES: dict[str, Profile] = {
         services=ServiceProfile(storage_reclaim_policy="Retain", ingress_replicas=3, ingress_max_replicas=9,
                                 prometheus_replicas=2, alertmanager_replicas=3, loki_mode="SimpleScalable",
                                 loki_replicas=3, loki_cache_mib=2048, metrics_server_replicas=2,
-                                sizes=_sizes(4)),
+                                sizes=_sizes(4, loki_scale=4)),
     ),
 }

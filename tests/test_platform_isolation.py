@@ -1,0 +1,126 @@
+"""Tenants are kept out of the platform: who can open a connection to which platform pod.
+
+The NetworkPolicies the program registers are evaluated the way the vpc-cni enforces them (a pod
+selected by any Ingress policy accepts only what one of those policies allows).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import pytest
+
+from stacks.flows import (GRAFANA_PODS, INGRESS_CONTROLLER_PODS, LOKI_GATEWAY_PODS, LOKI_GATEWAY_PORT,
+                          OPERATOR_PODS, OPERATOR_WEBHOOK_PORT)
+from tests.rendering import needs_charts, pod_spec, render_stack
+
+POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    labels: dict = field(default_factory=dict)
+    ip: str = "10.40.0.50"
+
+
+def _matches(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _peer_admits(peer: dict, source: Pod, namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return ipaddress.ip_address(source.ip) in ipaddress.ip_network(peer["ipBlock"]["cidr"])
+    if "namespaceSelector" in peer:
+        in_namespace = _matches(peer["namespaceSelector"], {"kubernetes.io/metadata.name": source.namespace})
+    else:
+        in_namespace = source.namespace == namespace
+    return in_namespace and _matches(peer.get("podSelector") or {}, source.labels)
+
+
+def can_connect(evaluation, source: Pod, target: Pod, port: int) -> bool:
+    selecting = [p.inputs for p in evaluation.of_type(POLICY)
+                 if p.inputs["metadata"]["namespace"] == target.namespace
+                 and _matches(p.inputs["spec"]["podSelector"], target.labels)]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress", []):
+            ports = [p["port"] for p in rule.get("ports", [])]
+            sources = rule.get("from")
+            if (not ports or port in ports) and (sources is None or any(
+                    _peer_admits(peer, source, target.namespace) for peer in sources)):
+                return True
+    return False
+
+
+TENANT = Pod("payments", {"app": "checkout"})
+INTERNET = Pod("none", ip="198.51.100.7")
+API_SERVER = Pod("none", ip="10.40.1.10")
+FLUENT_BIT = Pod("fluent-bit", {"app.kubernetes.io/name": "fluent-bit"})
+GRAFANA = Pod("monitoring", GRAFANA_PODS)
+PROMETHEUS = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
+ALERTMANAGER = Pod("monitoring", {"app.kubernetes.io/name": "alertmanager"})
+OPERATOR = Pod("monitoring", OPERATOR_PODS)
+LOKI_GATEWAY = Pod("logging", LOKI_GATEWAY_PODS)
+LOKI_WRITER = Pod("logging", {"app.kubernetes.io/component": "write"})
+INGRESS_CONTROLLER = Pod("ingress-nginx", INGRESS_CONTROLLER_PODS)
+
+
+@pytest.mark.parametrize("source, target, port, allowed", [
+    (TENANT, LOKI_GATEWAY, LOKI_GATEWAY_PORT, False),
+    (TENANT, LOKI_WRITER, 3100, False),
+    (TENANT, ALERTMANAGER, 9093, False),
+    (TENANT, PROMETHEUS, 9090, False),
+    (TENANT, GRAFANA, 3000, False),
+    (TENANT, Pod("fluent-bit", {"app.kubernetes.io/name": "fluent-bit"}), 2020, False),
+    (FLUENT_BIT, LOKI_GATEWAY, LOKI_GATEWAY_PORT, True),
+    (FLUENT_BIT, LOKI_WRITER, 3100, False),
+    (GRAFANA, LOKI_GATEWAY, LOKI_GATEWAY_PORT, True),
+    (ALERTMANAGER, LOKI_GATEWAY, LOKI_GATEWAY_PORT, False),
+    (INGRESS_CONTROLLER, GRAFANA, 3000, True),
+    (INGRESS_CONTROLLER, ALERTMANAGER, 9093, False),
+    (PROMETHEUS, ALERTMANAGER, 9093, True),
+    (PROMETHEUS, LOKI_WRITER, 3100, True),
+    (PROMETHEUS, FLUENT_BIT, 2020, True),
+    (PROMETHEUS, INGRESS_CONTROLLER, 10254, True),
+    (INTERNET, INGRESS_CONTROLLER, 443, True),
+    (INTERNET, INGRESS_CONTROLLER, 8443, False),
+    (API_SERVER, INGRESS_CONTROLLER, 8443, True),
+    (API_SERVER, OPERATOR, OPERATOR_WEBHOOK_PORT, True),
+    (INTERNET, OPERATOR, OPERATOR_WEBHOOK_PORT, False),
+])
+def test_who_reaches_which_platform_pod(prod, source, target, port, allowed):
+    assert can_connect(prod, source, target, port) is allowed
+
+
+def test_every_platform_namespace_denies_by_default(any_stack):
+    denying = {p.inputs["metadata"]["namespace"] for p in any_stack.of_type(POLICY)
+               if p.inputs["metadata"]["name"] == "default-deny-ingress"}
+    assert {"monitoring", "logging", "fluent-bit", "ingress-nginx", "gpu"} <= denying
+
+
+def test_policies_wait_for_their_namespace(prod):
+    namespaces = {r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:core/v1:Namespace")}
+    for policy in prod.of_type(POLICY):
+        assert policy.depends_on(namespaces[policy.inputs["metadata"]["namespace"]]), policy.name
+
+
+@needs_charts
+def test_the_allowed_ports_and_labels_are_the_ones_the_charts_render(prod):
+    rendered = render_stack(prod)
+
+    def pod_template(release: str, kind: str, name: str) -> tuple[dict, set]:
+        workload = rendered[release].named(kind, name)
+        ports = {p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", [])}
+        return workload["spec"]["template"]["metadata"]["labels"], ports
+
+    labels, ports = pod_template("loki", "Deployment", "loki-gateway")
+    assert _matches({"matchLabels": LOKI_GATEWAY_PODS}, labels) and LOKI_GATEWAY_PORT in ports
+    labels, ports = pod_template("ingress-nginx", "Deployment", "ingress-nginx-controller")
+    assert _matches({"matchLabels": INGRESS_CONTROLLER_PODS}, labels) and {80, 443, 2443, 8443} <= ports
+    labels, ports = pod_template("kube-prometheus-stack", "Deployment", "kube-prometheus-stack-operator")
+    assert _matches({"matchLabels": OPERATOR_PODS}, labels) and OPERATOR_WEBHOOK_PORT in ports
+    labels, _ = pod_template("fluent-bit", "DaemonSet", "fluent-bit")
+    assert _matches({"matchLabels": FLUENT_BIT.labels}, labels)
