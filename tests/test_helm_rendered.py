@@ -18,7 +18,7 @@ from components.logging import UNSHIPPED_NAMESPACES
 from tests.conftest import run_stack, stack_evaluation
 from tests.k8s import reveal, values
 from tests.pod_security import violations
-from tests.rendering import WORKLOAD_KINDS, containers, needs_charts, pod_spec, render_stack
+from tests.rendering import CHARTS_DIR, WORKLOAD_KINDS, containers, needs_charts, pod_spec, render_stack
 
 pytestmark = needs_charts
 
@@ -326,3 +326,11 @@ def test_grafana_keeps_its_database_on_a_volume(mode):
                                       "accessModes": ["ReadWriteOnce"], "size": "10Gi"}
     assert grafana["deploymentStrategy"] == {"type": "Recreate"}
 
+
+
+def test_the_vendored_crds_are_the_pinned_charts():
+    from components.crds import CRD_DIR
+
+    chart_crds = CHARTS_DIR / "kube-prometheus-stack" / "charts" / "crds" / "crds"
+    vendored = {p.name: p.read_bytes() for p in CRD_DIR.glob("*.yaml")}
+    assert vendored == {p.name: p.read_bytes() for p in chart_crds.glob("*.yaml")}

@@ -389,3 +389,14 @@ def test_in_cluster_resources_use_the_clusters_kubernetes_provider(any_stack):
     assert reveal(provider.inputs["kubeconfig"]) == any_stack.outputs["kubeconfig"]
     in_cluster = [r for r in any_stack.registrations if r.type.startswith("kubernetes:")]
     assert in_cluster and all(r.provider.startswith(provider.urn) for r in in_cluster)
+
+
+def test_the_crds_applied_are_those_of_the_pinned_operator():
+    import yaml
+
+    from components.crds import CRD_DIR, OPERATOR_VERSION
+
+    crds = [yaml.load(p.read_text(), Loader=yaml.BaseLoader) for p in sorted(CRD_DIR.glob("*.yaml"))]  # "- =" is YAML 1.1
+    assert {c["spec"]["names"]["kind"] for c in crds} >= {"ServiceMonitor", "PrometheusRule", "Prometheus",
+                                                         "Alertmanager", "PodMonitor"}
+    assert {c["metadata"]["annotations"]["operator.prometheus.io/version"] for c in crds} == {OPERATOR_VERSION}
