@@ -19,6 +19,8 @@ import pulumi_eks as eks
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+ADMIN_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
 POD_IDENTITY_TRUST = json.dumps({
     "Version": "2012-10-17",
@@ -36,10 +38,32 @@ class ControlPlaneArgs:
     public_subnet_ids: pulumi.Input[Sequence[str]]
     public_access_cidrs: Sequence[str] = ()
     admin_role_arns: Sequence[str] = ()
+    preview_role_arn: str | None = None
+    preview_secret_namespaces: Sequence[str] = ()
     log_retention_days: int = 90
     deletion_protection: bool = True
     protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+
+
+def access_entries(args: ControlPlaneArgs) -> dict[str, eks.AccessEntryArgs]:
+    """Cluster admin for each admin role; for the preview role, read-only access to everything except
+    Secrets, and to Secrets only in the namespaces whose Helm releases a preview reads (Helm keeps each
+    release as a Secret in its namespace)."""
+    entries = {
+        f"admin-{i}": eks.AccessEntryArgs(principal_arn=arn, access_policies={
+            "cluster-admin": eks.AccessPolicyAssociationArgs(policy_arn=CLUSTER_ADMIN_POLICY,
+                                                             access_scope={"type": "cluster"})})
+        for i, arn in enumerate(args.admin_role_arns)
+    }
+    if args.preview_role_arn:
+        entries["preview"] = eks.AccessEntryArgs(principal_arn=args.preview_role_arn, access_policies={
+            "view": eks.AccessPolicyAssociationArgs(policy_arn=VIEW_POLICY, access_scope={"type": "cluster"}),
+            "release-secrets": eks.AccessPolicyAssociationArgs(
+                policy_arn=ADMIN_VIEW_POLICY,
+                access_scope={"type": "namespace", "namespaces": list(args.preview_secret_namespaces)}),
+        })
+    return entries
 
 
 class ControlPlane(pulumi.ComponentResource):
@@ -72,14 +96,7 @@ class ControlPlane(pulumi.ComponentResource):
             public_subnet_ids=args.public_subnet_ids,
             skip_default_node_group=True,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries={
-                f"admin-{i}": eks.AccessEntryArgs(
-                    principal_arn=arn,
-                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=CLUSTER_ADMIN_POLICY, access_scope={"type": "cluster"})},
-                )
-                for i, arn in enumerate(args.admin_role_arns)
-            },
+            access_entries=access_entries(args),
             endpoint_private_access=True,
             endpoint_public_access=bool(args.public_access_cidrs),
             public_access_cidrs=list(args.public_access_cidrs) or None,
@@ -96,7 +113,8 @@ class ControlPlane(pulumi.ComponentResource):
 
         pod_identity_agent = aws.eks.Addon(
             f"{name}-pod-identity-agent", cluster_name=self.cluster.eks_cluster.name,
-            addon_name="eks-pod-identity-agent", resolve_conflicts_on_update="OVERWRITE", opts=child,
+            addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE", opts=child,
         )
         cni_role = aws.iam.Role(f"{name}-vpc-cni", assume_role_policy=POD_IDENTITY_TRUST, opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name, policy_arn=CNI_POLICY, opts=child)
@@ -119,6 +137,6 @@ class ControlPlane(pulumi.ComponentResource):
         """CoreDNS as a managed add-on once nodes exist (with none it stays DEGRADED: pulumi-eks#1819)."""
         return aws.eks.Addon(
             f"{self._name}-coredns", cluster_name=self.cluster.eks_cluster.name, addon_name="coredns",
-            resolve_conflicts_on_update="OVERWRITE",
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(node_groups)),
         )

@@ -12,6 +12,7 @@ alerts for failed retries and dropped records.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -62,6 +63,20 @@ def loki_access_policy(bucket_arn: str, key_arn: str) -> str:
          "Resource": [f"{bucket_arn}/*"]},
         {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key_arn]},
     ]})
+
+
+BUCKET_NAME_LIMIT = 63
+
+
+def bucket_name(cluster_name: str, account: str, region: str) -> str:
+    """`<cluster>-loki-<account>-<region>`, globally unique and stable; a cluster name too long for S3's
+    63 characters is shortened and a hash of the whole name keeps two long names apart."""
+    suffix = f"-loki-{account}-{region}"
+    if len(cluster_name) + len(suffix) <= BUCKET_NAME_LIMIT:
+        return f"{cluster_name}{suffix}"
+    digest = hashlib.sha256(cluster_name.encode()).hexdigest()[:6]
+    keep = BUCKET_NAME_LIMIT - len(suffix) - len(digest) - 1
+    return f"{cluster_name[:keep].rstrip('-')}-{digest}{suffix}"
 
 
 QUORUM_REPLICATION = 3
@@ -128,7 +143,7 @@ class Loki(pulumi.ComponentResource):
         self.kms_key = aws.kms.Key(f"{name}-logs", description=f"Loki log storage of {args.cluster_name}",
                                    enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
         self.bucket = aws.s3.Bucket(
-            f"{name}-logs", bucket=account.apply(lambda a: f"{args.cluster_name}-loki-{a}-{args.region}"),
+            f"{name}-logs", bucket=account.apply(lambda a: bucket_name(args.cluster_name, a, args.region)),
             force_destroy=not args.protect, opts=stateful,
         )
         aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-logs", bucket=self.bucket.id, rules=[{

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -29,6 +29,28 @@ def plan_subnets(vpc_cidr: str, zone_count: int) -> list[SubnetPlan]:
     blocks = list(ipaddress.IPv4Network(vpc_cidr).subnets(prefixlen_diff=3))
     public = list(blocks[-1].subnets(prefixlen_diff=3))
     return [SubnetPlan(i, str(public[i]), str(blocks[i])) for i in range(zone_count)]
+
+
+# Zone IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException). Zone names
+# map to different physical zones in each account; zone IDs do not.
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+
+
+def flow_log_trust_policy(account: str, region: str) -> str:
+    """Only VPC Flow Logs acting for this account's flow logs in this region may assume the role."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*"}}}]})
+
+
+def pick_zones(names: Sequence[str], zone_ids: Sequence[str], count: int) -> list[str]:
+    """The first `count` zones EKS supports, by name; fails naming the config key when there are too few."""
+    usable = [name for name, zone_id in zip(names, zone_ids) if zone_id not in EKS_UNSUPPORTED_ZONE_IDS]
+    if len(usable) < count:
+        raise ValueError(f"eks-platform:network.availabilityZones: {count} zones wanted, but this region offers "
+                         f"only {len(usable)} that EKS supports ({', '.join(usable)})")
+    return usable[:count]
 
 
 @dataclass
@@ -50,11 +72,13 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        zones = aws.get_availability_zones_output(
+        found = aws.get_availability_zones_output(
             state="available",
             filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
             opts=pulumi.InvokeOutputOptions(parent=self),
-        ).names
+        )
+        zones = pulumi.Output.all(found.names, found.zone_ids).apply(
+            lambda a: pick_zones(a[0], a[1], args.zone_count))
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
 
         self.vpc = aws.ec2.Vpc(
@@ -108,7 +132,7 @@ class Network(pulumi.ComponentResource):
             route_table_ids=[public_routes.id, *[r.id for r in private_routes]],
             tags={"Name": f"{name}-s3"}, opts=child,
         )
-        self._flow_logs(name, args.flow_log_retention_days)
+        self._flow_logs(name, args.flow_log_retention_days, region)
 
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
@@ -118,18 +142,16 @@ class Network(pulumi.ComponentResource):
             "privateSubnetIds": self.private_subnet_ids,
         })
 
-    def _flow_logs(self, name: str, retention_days: int) -> None:
+    def _flow_logs(self, name: str, retention_days: int, region: pulumi.Output[str]) -> None:
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs", name=f"/aws/vpc/{name}/flow-logs", retention_in_days=retention_days, opts=child,
         )
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}],
-            }),
+            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(
+                lambda a: flow_log_trust_policy(account=a[0], region=a[1])),
             opts=child,
         )
         aws.iam.RolePolicy(

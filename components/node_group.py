@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
-from components.instance_types import ami_type
+from components.instance_types import ami_type, family
 
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -25,6 +25,7 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
 GPU_LABEL = ("nvidia.com/gpu.present", "true")
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"  # how cluster-autoscaler's AWS provider recognises GPU nodes
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 MAX_UNAVAILABLE_PERCENTAGE = 33
 _EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -41,6 +42,7 @@ class Taint:
 class NodeGroupArgs:
     cluster: eks.Cluster
     cluster_name: str
+    kubernetes_version: str
     subnet_ids: pulumi.Input[Sequence[str]]
     instance_types: Sequence[str]
     min_size: int
@@ -62,6 +64,12 @@ def rolling_update_transform(args: pulumi.ResourceTransformArgs) -> pulumi.Resou
     return pulumi.ResourceTransformResult(props=props, opts=args.opts)
 
 
+def gpu_labels(instance_types: Sequence[str]) -> dict[str, str]:
+    """The GPU node labels: ours for selectors and rules, and the accelerator label without which
+    cluster-autoscaler treats a GPU node as ready before the device plugin runs and keeps adding nodes."""
+    return {GPU_LABEL[0]: GPU_LABEL[1], ACCELERATOR_LABEL: f"nvidia-{family(instance_types[0])}"}
+
+
 def autoscaler_tags(cluster_name: str, labels: dict[str, str], taints: Sequence[Taint],
                     gpus: pulumi.Input[int] | None = None) -> dict[str, pulumi.Input[str]]:
     """Auto-discovery tags plus what one node of the group offers, for scaling up from zero."""
@@ -81,7 +89,7 @@ class NodeGroup(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:nodes:NodeGroup", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {**args.labels, **({GPU_LABEL[0]: GPU_LABEL[1]} if args.gpu else {})}
+        labels = {**args.labels, **(gpu_labels(args.instance_types) if args.gpu else {})}
         taints = [*args.taints, *([Taint(**GPU_TAINT)] if args.gpu else [])]
 
         self.role = aws.iam.Role(
@@ -117,6 +125,7 @@ class NodeGroup(pulumi.ComponentResource):
             cluster=args.cluster,
             node_role=self.role,
             ami_type=ami_type(tuple(args.instance_types), args.gpu),
+            version=args.kubernetes_version,  # with our launch template pulumi-eks would leave it unset
             capacity_type=args.capacity_type,
             instance_types=list(args.instance_types),
             labels=labels,

@@ -48,7 +48,8 @@ class Storage(pulumi.ComponentResource):
                                                   opts=pulumi.ResourceOptions(parent=self))
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi", cluster_name=args.cluster_name, addon_name="aws-ebs-csi-driver",
-            service_account_role_arn=role.arn, resolve_conflicts_on_update="OVERWRITE",
+            service_account_role_arn=role.arn, resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
         )
         self.storage_class = k8s.storage.v1.StorageClass(

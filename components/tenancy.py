@@ -21,8 +21,9 @@ from components.namespaces import namespace
 
 from components import gpu, ingress, logging, monitoring
 
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", ingress.NAMESPACE,
-                       monitoring.NAMESPACE, logging.NAMESPACE, logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE)
+PLATFORM_NAMESPACES = ("kube-system", ingress.NAMESPACE, monitoring.NAMESPACE, logging.NAMESPACE,
+                       logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE)
+RESERVED_NAMESPACES = ("default", "kube-public", "kube-node-lease", *PLATFORM_NAMESPACES)
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 DEFAULT_LIMITS = {"cpu": "1", "memory": "512Mi"}

@@ -10,12 +10,22 @@ from typing import TextIO
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import PROJECT_DIR, read_stack_config
 
+HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
+          "registers; values AWS computes are placeholders.")
+# Outputs whose values AWS decides (IDs, ARNs, endpoints, names with the account): shown as placeholders.
+PLACEHOLDER_OUTPUTS = {"clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId", "publicSubnetIds",
+                       "privateSubnetIds", "nodeGroupNames", "lokiBucket"}
+# Outputs the program derives from the configuration alone: what `pulumi up` will export.
+CONFIGURED_OUTPUTS = {"clusterName", "grafanaAdminPassword", "alertDelivery", "baseDomain", "grafanaUrl"}
+
 
 def render(evaluation: Evaluation) -> str:
     by_parent: dict[str, list] = {}
     for registration in evaluation.registrations:
         by_parent.setdefault(registration.parent, []).append(registration)
-    lines = [f"Stack {evaluation.stack}: {len(evaluation.registrations)} resources", ""]
+    lines = [HEADER, f"Stack {evaluation.stack}: {len(evaluation.registrations)} resources registered by the program",
+             "(pulumi-eks components create more inside them than shown: security groups, IAM roles and "
+             "policies, add-ons, launch settings)", ""]
 
     def walk(parent: str, depth: int) -> None:
         for r in sorted(by_parent.get(parent, []), key=lambda r: (r.type, r.name)):
@@ -32,7 +42,8 @@ def render(evaluation: Evaluation) -> str:
     lines += ["", "Outputs:"]
     for key, value in evaluation.outputs.items():
         shown = "[secret]" if key in evaluation.secret_outputs else json.dumps(value)
-        lines.append(f"  {key}: {shown}")
+        mark = "  (placeholder)" if key in PLACEHOLDER_OUTPUTS else ""
+        lines.append(f"  {key}: {shown}{mark}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """`python -m ops preflight --stack S`: before `pulumi up`, can this account and region take the stack?
 
-Checks, with the caller's credentials: the account and region, the availability zones, every node
-group's instance types offered in the zones the stack uses, the vCPU quotas (standard, G/VT and P;
-on-demand and spot) against the groups' max sizes, the Elastic IP quota against the NAT gateways, and
-the DNS zone. Every failing check is reported with what to do; the exit code is non-zero.
+Checks, with the caller's credentials: the account and region, that the caller is not also given an
+access entry (EKS makes the creator cluster admin and refuses a second entry for it), the availability
+zones EKS supports (by zone ID), every node group's instance types offered in the zones the stack
+uses, the vCPU quotas (standard, G/VT and P; on-demand and spot) against the groups' max sizes, the
+Elastic IP quota against the NAT gateways the stack does not hold yet, and the DNS zone. Every failing check is reported with what to do; the exit code is non-zero.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from components.network import EKS_UNSUPPORTED_ZONE_IDS, pick_zones
 from ops.stackfiles import load_settings
 from stacks.config import NAMESPACE, Settings
 from stacks.problems import ConfigError
@@ -50,11 +52,29 @@ def _quota(quotas, code: str) -> float | None:
         return None
 
 
-def _zones(ec2, count: int) -> list[str]:
-    zones = ec2.describe_availability_zones(Filters=[
+def _zones(ec2, count: int) -> tuple[list[str], str]:
+    """The zones the stack will use (as the program picks them) and, when there are too few, why."""
+    zones = sorted(ec2.describe_availability_zones(Filters=[
         {"Name": "state", "Values": ["available"]}, {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
-    ])["AvailabilityZones"]
-    return sorted(z["ZoneName"] for z in zones)[:count]
+    ])["AvailabilityZones"], key=lambda z: z["ZoneName"])
+    names, ids = [z["ZoneName"] for z in zones], [z["ZoneId"] for z in zones]
+    try:
+        return pick_zones(names, ids, count), ""
+    except ValueError as error:
+        usable = [n for n, i in zip(names, ids) if i not in EKS_UNSUPPORTED_ZONE_IDS]
+        return usable, str(error)
+
+
+def role_of(caller_arn: str) -> str:
+    """The role name behind an assumed-role session ARN (`arn:aws:sts::A:assumed-role/NAME/SESSION`)."""
+    resource = caller_arn.split(":", 5)[-1]
+    return resource.split("/")[1] if resource.startswith("assumed-role/") else ""
+
+
+def access_entry_principals(settings: Settings) -> list[str]:
+    cfg = settings.config
+    return [*cfg.admin_role_arns, *[arn for team in cfg.teams.values() for arn in team.role_arns],
+            *([cfg.preview_role_arn] if cfg.preview_role_arn else [])]
 
 
 def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check]:
@@ -63,14 +83,23 @@ def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check
     quotas = session.client("service-quotas", region_name=region)
     checks: list[Check] = []
 
-    account = sts.get_caller_identity()["Account"]
+    identity = sts.get_caller_identity()
+    account = identity["Account"]
     expected = {arn.split(":")[4] for arn in cfg.admin_role_arns}
     checks.append(Check("account", not expected or account in expected, f"credentials are for account {account}",
                         f"use credentials for account {', '.join(sorted(expected))} (the admin roles' account)"))
+    caller_role = role_of(identity["Arn"])
+    listed = [arn for arn in access_entry_principals(settings)
+              if caller_role and arn.split(":")[4] == account and arn.rsplit("/", 1)[1] == caller_role]
+    checks.append(Check("deploying identity", not listed,
+                        f"{identity['Arn']} is cluster admin as the cluster's creator"
+                        + (f", and is also listed as {listed[0]}" if listed else ""),
+                        "remove it from adminRoleArns, teams and previewRoleArn: EKS gives the creator an access "
+                        "entry and refuses a second one (409 ResourceInUseException)"))
 
-    zones = _zones(ec2, cfg.network.availability_zones)
-    checks.append(Check("availability zones", len(zones) == cfg.network.availability_zones,
-                        f"{region} offers {len(zones)} of the {cfg.network.availability_zones} zones the stack needs",
+    zones, too_few = _zones(ec2, cfg.network.availability_zones)
+    checks.append(Check("availability zones", not too_few,
+                        too_few or f"{', '.join(zones)} (zones EKS refuses skipped by zone ID)",
                         f"lower {NAMESPACE}:network.availabilityZones or choose another region"))
 
     all_types = sorted({t for g in cfg.node_groups.values() for t in g.instance_types})
@@ -102,14 +131,18 @@ def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check
                                 f"request an increase of EC2 quota {VCPU_QUOTAS[(capacity, kind)]} in Service Quotas"))
 
     nats = 1 if cfg.network.nat_gateways == "single" else cfg.network.availability_zones
-    in_use = len(ec2.describe_addresses()["Addresses"])
+    addresses = ec2.describe_addresses()["Addresses"]
+    held = sum(1 for a in addresses if {(t["Key"], t["Value"]) for t in a.get("Tags", [])}
+               >= {("cluster", settings.cluster_name), ("stack", settings.stack)})
+    nats, in_use = max(nats - held, 0), len(addresses)
     limit = _quota(quotas, EIP_QUOTA)
     if limit is None:
         checks.append(Check("Elastic IP quota", False, f"quota {EIP_QUOTA} could not be read",
                             "allow servicequotas:GetServiceQuota to these credentials"))
     else:
         checks.append(Check("Elastic IP quota", in_use + nats <= limit,
-                            f"{in_use} in use + {nats} for NAT gateways, quota is {limit:g}",
+                            f"{in_use} in use ({held} already this stack's) + {nats} new for NAT gateways, "
+                            f"quota is {limit:g}",
                             f"release unused Elastic IPs or request an increase of {EIP_QUOTA}"))
 
     if cfg.dns and not cfg.dns.create_zone:

@@ -19,7 +19,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
-from components.tenancy import Quota, Team, TeamArgs
+from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs
 from stacks.config import Settings
 from stacks.flows import platform_flows
 
@@ -47,6 +47,8 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         public_subnet_ids=network.public_subnet_ids,
         public_access_cidrs=cfg.endpoint.public_access_cidrs,
         admin_role_arns=cfg.admin_role_arns,
+        preview_role_arn=cfg.preview_role_arn,
+        preview_secret_namespaces=PLATFORM_NAMESPACES,
         log_retention_days=profile.log_retention_days,
         deletion_protection=profile.deletion_protection,
         protect=profile.protect,
@@ -57,6 +59,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         group_name: NodeGroup(f"{name}-{group_name}", NodeGroupArgs(
             cluster=control_plane.cluster,
             cluster_name=name,
+            kubernetes_version=cfg.kubernetes_version,
             subnet_ids=network.private_subnet_ids,
             instance_types=group.instance_types,
             capacity_type=group.capacity_type,

@@ -71,8 +71,40 @@ def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
                 claimed[ns] = team
 
 
+def _principals(merged: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every IAM principal given an EKS access entry, with its config path."""
+    admins = merged.get("adminRoleArns")
+    for i, arn in enumerate(admins if isinstance(admins, list) else []):
+        yield f"adminRoleArns[{i}]", arn
+    teams = merged.get("teams")
+    for team, config in (teams.items() if isinstance(teams, dict) else []):
+        arns = config.get("roleArns") if isinstance(config, dict) else None
+        for i, arn in enumerate(arns if isinstance(arns, list) else []):
+            yield f"teams.{team}.roleArns[{i}]", arn
+    if merged.get("previewRoleArn") is not None:
+        yield "previewRoleArn", merged["previewRoleArn"]
+
+
+def _duplicate_principals(merged: dict[str, Any]) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    role_names: dict[tuple[str, str], str] = {}
+    for path, arn in _principals(merged):
+        if not isinstance(arn, str):
+            continue
+        if arn in seen:
+            yield Problem(path, arn, f"is already given access as {seen[arn]}: EKS allows one access entry per "
+                                     "principal (and the deploying role is cluster admin by creation)")
+            continue
+        seen[arn] = path
+        owner = path.split(".")[1] if path.startswith("teams.") else ""
+        key = (owner, arn.rsplit("/", 1)[-1])
+        if owner and key in role_names:
+            yield Problem(path, arn, f"has the same role name as {role_names[key]}: give each team role its own name")
+        role_names.setdefault(key, path)
+
+
 def check(merged: dict[str, Any], profile: Profile) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = list(_duplicate_principals(merged))
     teams = merged.get("teams")
     if isinstance(teams, dict):
         problems.extend(_team_problems(teams))

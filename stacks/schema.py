@@ -220,6 +220,7 @@ class PlatformConfig(_Block):
     network: NetworkConfig
     endpoint: EndpointConfig
     admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")
+    preview_role_arn: RoleArn | None = Field(alias="previewRoleArn", default=None)
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
     tags: dict[TagKey, TagValue]
     ingress: IngressConfig

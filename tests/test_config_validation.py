@@ -102,3 +102,31 @@ def test_node_group_name_must_be_a_dns_label():
 def test_no_traceback_for_malformed_shapes():
     problems = problems_of("dev", nodeGroups=["general"], network="10.0.0.0/16", tags={"a": 1})
     assert {"nodeGroups", "network", "tags.a"} <= set(problems)
+
+
+PAYMENTS = "arn:aws:iam::123456789012:role/payments-developers"
+ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admin"
+
+
+@pytest.mark.parametrize("overrides, path", [
+    ({"adminRoleArns": [ADMIN_ROLE, ADMIN_ROLE]}, "adminRoleArns[1]"),
+    ({"previewRoleArn": ADMIN_ROLE}, "previewRoleArn"),
+    ({"teams": {"payments": {"namespaces": ["payments"], "roleArns": [ADMIN_ROLE],
+                             "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}}}, "teams.payments.roleArns[0]"),
+    ({"teams": {"a": {"namespaces": ["a"], "roleArns": [PAYMENTS], "quota": {"cpu": "1", "memory": "1Gi", "pods": "1"}},
+                "b": {"namespaces": ["b"], "roleArns": [PAYMENTS], "quota": {"cpu": "1", "memory": "1Gi", "pods": "1"}}}},
+     "teams.b.roleArns[0]"),
+])
+def test_a_principal_gets_one_access_entry(overrides, path):
+    evaluation = run_stack("dev", **overrides)
+    problems = {p.path: p for p in evaluation.error.problems}
+    assert "EKS allows one access entry per principal" in problems[path].message
+    assert evaluation.registrations == []
+
+
+def test_two_team_roles_with_one_name_would_collide():
+    other = "arn:aws:iam::210987654321:role/payments-developers"
+    evaluation = run_stack("dev", teams={"payments": {"namespaces": ["payments"], "roleArns": [PAYMENTS, other],
+                                                      "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}})
+    (problem,) = evaluation.error.problems
+    assert problem.path == "teams.payments.roleArns[1]" and "same role name" in problem.message

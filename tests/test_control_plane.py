@@ -7,6 +7,7 @@ import json
 import pytest
 
 from components.control_plane import CLUSTER_ADMIN_POLICY, LOG_TYPES
+from tests.conftest import run_stack
 
 CLUSTER = "eks:index:Cluster"
 ADDON = "aws:eks/addon:Addon"
@@ -120,3 +121,23 @@ def test_every_aws_resource_goes_through_the_tagging_provider(any_stack):
     assert own and remote
     assert all(r.provider.startswith(provider.urn) for r in own)
     assert all(r.providers["aws"].startswith(provider.urn) for r in remote)
+
+
+def test_add_ons_overwrite_what_eks_installed_on_create_and_update(any_stack):
+    for addon in any_stack.of_type("aws:eks/addon:Addon"):
+        assert addon.inputs["resolveConflictsOnCreate"] == "OVERWRITE", addon.name
+        assert addon.inputs["resolveConflictsOnUpdate"] == "OVERWRITE", addon.name
+
+
+def test_the_preview_role_reads_everything_but_secrets_and_release_secrets_in_platform_namespaces():
+    preview = "arn:aws:iam::123456789012:role/eks-platform-preview"
+    entries = run_stack("prod", previewRoleArn=preview).one(CLUSTER).inputs["accessEntries"]
+    assert set(entries) == {"admin-0", "preview"}
+    policies = entries["preview"]["accessPolicies"]
+    assert entries["preview"]["principalArn"] == preview
+    assert policies["view"] == {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+                                "accessScope": {"type": "cluster"}}
+    assert policies["release-secrets"] == {
+        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy",
+        "accessScope": {"type": "namespace", "namespaces": ["kube-system", "ingress-nginx", "monitoring", "logging",
+                                                            "fluent-bit", "gpu"]}}

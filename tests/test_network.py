@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
-from components.network import plan_subnets
+from components.network import pick_zones, plan_subnets
 
 SUBNET = "aws:ec2/subnet:Subnet"
 
@@ -102,3 +103,23 @@ def test_flow_logs_go_to_a_log_group_with_retention(stack, days, request):
     assert group.inputs["retentionInDays"] == days
     role = evaluation.one("aws:iam/role:Role", f"acme-{stack}-flow-logs")
     assert '"vpc-flow-logs.amazonaws.com"' in role.inputs["assumeRolePolicy"]
+
+
+def test_flow_log_role_is_assumable_only_for_this_accounts_flow_logs(prod):
+    role = next(r for r in prod.of_type("aws:iam/role:Role") if r.name.endswith("-flow-logs"))
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                      "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"}}
+
+
+def test_zones_eks_refuses_are_skipped_by_zone_id(prod):
+    zones = [s.inputs["availabilityZone"] for s in prod.of_type("aws:ec2/subnet:Subnet") if s.name.endswith("-private")]
+    assert zones == ["us-east-1a", "us-east-1b", "us-east-1d"]  # us-east-1c is use1-az3 in the mock account
+    assert pick_zones(["x-1a", "x-1b", "x-1c"], ["use1-az1", "use1-az3", "use1-az4"], 2) == ["x-1a", "x-1c"]
+
+
+def test_too_few_supported_zones_names_the_config_key():
+    with pytest.raises(ValueError, match="eks-platform:network.availabilityZones: 3 zones wanted, but this region "
+                                         "offers only 2 that EKS supports"):
+        pick_zones(["x-1a", "x-1b", "x-1c"], ["use1-az1", "use1-az3", "use1-az4"], 3)

@@ -41,7 +41,7 @@ def test_general_and_gpu_groups_get_their_ami_types(any_stack):
 
 def test_gpu_group_label_and_taint(any_stack):
     gpu = any_stack.one(MNG, f"acme-{any_stack.stack}-gpu").inputs
-    assert gpu["labels"] == {"nvidia.com/gpu.present": "true"}
+    assert gpu["labels"] == {"nvidia.com/gpu.present": "true", "k8s.amazonaws.com/accelerator": "nvidia-g6"}
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
     general = any_stack.one(MNG, f"acme-{any_stack.stack}-general").inputs
     assert general["labels"] == {"workload": "general"}
@@ -121,6 +121,7 @@ def test_gpu_group_asg_carries_autoscaler_node_template_tags(prod):
         "k8s.io/cluster-autoscaler/enabled": "true",
         "k8s.io/cluster-autoscaler/acme-prod": "owned",
         "k8s.io/cluster-autoscaler/node-template/label/nvidia.com/gpu.present": "true",
+        "k8s.io/cluster-autoscaler/node-template/label/k8s.amazonaws.com/accelerator": "nvidia-g6",
         "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu": "true:NoSchedule",
         "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": "1",
     }
@@ -158,3 +159,10 @@ def test_autoscaler_tags_without_gpus():
     assert tags == {"k8s.io/cluster-autoscaler/enabled": "true", "k8s.io/cluster-autoscaler/c": "owned",
                     "k8s.io/cluster-autoscaler/node-template/label/a": "b",
                     "k8s.io/cluster-autoscaler/node-template/taint/k": "v:NoSchedule"}
+
+
+@pytest.mark.parametrize("version", ["1.33", "1.35"])
+def test_every_node_group_follows_the_clusters_kubernetes_version(version):
+    evaluation = run_stack("prod", kubernetesVersion=version)
+    assert evaluation.one("eks:index:Cluster").inputs["version"] == version
+    assert {g.inputs["version"] for g in evaluation.of_type(MNG)} == {version}

@@ -19,13 +19,16 @@ def test_plan_prints_the_resource_tree_counts_and_outputs():
     code, out, err = run_plan("prod")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].startswith("Stack prod: ") and lines[0].endswith(" resources")
+    assert lines[0].startswith("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`")
+    assert lines[1].startswith("Stack prod: ") and lines[1].endswith(" resources registered by the program")
+    assert "pulumi-eks components create more inside them than shown" in lines[2]
     assert "eks-platform:control-plane:ControlPlane  acme-prod" in lines
     assert "  eks:index:Cluster  acme-prod [protected]" in lines
     assert "    aws:eks/nodeGroup:NodeGroup  acme-prod-gpu" in lines
     assert "     3  aws:ec2/natGateway:NatGateway" in lines
-    assert "  kubeconfig: [secret]" in lines
+    assert "  kubeconfig: [secret]  (placeholder)" in lines
     assert '  clusterName: "acme-prod"' in lines
+    assert '  vpcId: "vpc-acme-prod"  (placeholder)' in lines
 
 
 def test_plan_reports_every_config_problem_and_fails(tmp_path):
@@ -44,3 +47,8 @@ def test_plan_command_line_unknown_stack():
     assert result.returncode == 2
     assert "no stack file Pulumi.nope.yaml; stacks here: dev, prod, staging" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_output_is_known_as_placeholder_or_configured(any_stack):
+    assert plan.PLACEHOLDER_OUTPUTS.isdisjoint(plan.CONFIGURED_OUTPUTS)
+    assert set(any_stack.outputs) == plan.PLACEHOLDER_OUTPUTS | plan.CONFIGURED_OUTPUTS

@@ -56,7 +56,7 @@ def test_a_ready_account_passes_every_check(aws):
         nodeGroups={"gpu": {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}}), session)
     assert all(c.ok for c in checks), preflight.render(checks)
     names = by_name(checks)
-    assert {"account", "availability zones", "node group general: instance types", "node group gpu: instance types",
+    assert {"account", "deploying identity", "availability zones", "node group general: instance types", "node group gpu: instance types",
             "vCPU quota on_demand standard", "vCPU quota on_demand g", "Elastic IP quota", "DNS zone"} == set(names)
     assert names["vCPU quota on_demand g"].detail == "max sizes need 8 vCPUs, quota is 10000"
     assert set(session.asked) == {"L-1216C47A", "L-DB2E81BA", "L-0263D0A3"}
@@ -99,3 +99,49 @@ def test_command_exit_code_and_report(aws):
 def test_instance_classes():
     assert [preflight.instance_class(t) for t in ("m7i.large", "g6.xlarge", "p5.48xlarge", "vt1.3xlarge", "c7g.large")] \
         == ["standard", "g", "p", "g", "standard"]
+
+
+class AssumedRoleSession(QuotaSession):
+    """Credentials of a session of `role` (assumed through moto's STS), like a CI job's."""
+
+    def __init__(self, quotas: dict[str, float], role: str):
+        credentials = boto3.client("sts").assume_role(RoleArn=role, RoleSessionName="ci")["Credentials"]
+        super().__init__(quotas)
+        boto3.session.Session.__init__(self, aws_access_key_id=credentials["AccessKeyId"],
+                                       aws_secret_access_key=credentials["SecretAccessKey"],
+                                       aws_session_token=credentials["SessionToken"], region_name="us-east-1")
+
+
+def test_a_deploy_role_also_listed_for_an_access_entry_fails_before_eks_refuses_it(aws):
+    deploy = "arn:aws:iam::123456789012:role/eks-platform-deploy-prod"
+    checks = by_name(preflight.run_checks(settings(adminRoleArns=[ADMIN, deploy]),
+                                          AssumedRoleSession(GENEROUS, deploy)))
+    check = checks["deploying identity"]
+    assert not check.ok and f"also listed as {deploy}" in check.detail and "409" in check.fix
+    checks = by_name(preflight.run_checks(settings(), AssumedRoleSession(GENEROUS, deploy)))
+    assert checks["deploying identity"].ok
+
+
+def test_zones_eks_refuses_do_not_count(aws):
+    zone_ids = {z["ZoneName"]: z["ZoneId"] for z in boto3.client("ec2").describe_availability_zones()["AvailabilityZones"]}
+    unsupported = [name for name, zone_id in zone_ids.items() if zone_id == "use1-az3"]
+    assert unsupported  # moto maps one us-east-1 zone name to use1-az3, as AWS does per account
+    check = by_name(preflight.run_checks(settings(network={"availabilityZones": len(zone_ids)}),
+                                         QuotaSession(GENEROUS)))["availability zones"]
+    assert not check.ok and "eks-platform:network.availabilityZones" in check.detail
+    check = by_name(preflight.run_checks(settings(), QuotaSession(GENEROUS)))["availability zones"]
+    assert check.ok and unsupported[0] not in check.detail
+
+
+def test_a_redeploy_does_not_count_the_stacks_own_nat_addresses_as_new(aws):
+    ec2 = boto3.client("ec2")
+    for _ in range(3):
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        ec2.create_tags(Resources=[allocation], Tags=[{"Key": "cluster", "Value": "eks-platform-prod"},
+                                                      {"Key": "stack", "Value": "prod"}])
+    check = by_name(preflight.run_checks(settings(), QuotaSession(GENEROUS)))["Elastic IP quota"]
+    assert check.ok and "3 in use (3 already this stack's) + 0 new" in check.detail
+    ec2.allocate_address(Domain="vpc")
+    ec2.allocate_address(Domain="vpc")
+    other = by_name(preflight.run_checks(settings(clusterName="acme-other"), QuotaSession(GENEROUS)))["Elastic IP quota"]
+    assert not other.ok and "5 in use (0 already this stack's) + 3 new" in other.detail

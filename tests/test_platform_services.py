@@ -400,3 +400,15 @@ def test_the_crds_applied_are_those_of_the_pinned_operator():
     assert {c["spec"]["names"]["kind"] for c in crds} >= {"ServiceMonitor", "PrometheusRule", "Prometheus",
                                                          "Alertmanager", "PodMonitor"}
     assert {c["metadata"]["annotations"]["operator.prometheus.io/version"] for c in crds} == {OPERATOR_VERSION}
+
+
+def test_the_log_bucket_name_fits_s3s_limit_for_any_cluster_name_and_region():
+    from components.logging import bucket_name
+
+    assert bucket_name("acme-prod", "123456789012", "us-east-1") == "acme-prod-loki-123456789012-us-east-1"
+    long_a, long_b = "a" * 30 + "-platform-one", "a" * 30 + "-platform-two"
+    names = {bucket_name(n, "123456789012", "ap-southeast-2") for n in (long_a, long_b)}
+    assert len(names) == 2 and all(len(n) <= 63 and not n.startswith("-") and "--" not in n for n in names)
+    evaluation = run_stack("prod", clusterName="x" * 40, region="ap-southeast-2")
+    bucket = evaluation.one("aws:s3/bucket:Bucket").inputs["bucket"]
+    assert len(bucket) <= 63 and bucket.endswith("-loki-123456789012-ap-southeast-2")
