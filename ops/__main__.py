@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from ops import bootstrap, plan, preflight, validate
@@ -18,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     boot.add_argument("--bucket", required=True, help="S3 bucket for Pulumi state")
     boot.add_argument("--region", default="us-east-1")
     boot.add_argument("--kms-alias", default="alias/eks-platform-pulumi", help="alias/NAME of the secrets key")
+    boot.add_argument("--stack", action="append", default=[], dest="stacks",
+                      help="write the key as this stack's secrets provider into Pulumi.<stack>.yaml (repeatable)")
+    boot.add_argument("--github-repo", help="OWNER/REPO: also create the GitHub OIDC provider and CI roles")
     pre = commands.add_parser("preflight", help="check the account and region can take the stack")
     pre.add_argument("--stack", required=True)
     check = commands.add_parser("validate", help="check a deployed cluster is healthy (like kops validate)")
@@ -31,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bootstrap":
         if not args.kms_alias.startswith("alias/"):
             parser.error("--kms-alias must look like alias/NAME")
-        return bootstrap.main(args.bucket, args.region, args.kms_alias, sys.stdout)
+        if args.github_repo and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.github_repo):
+            parser.error("--github-repo must look like OWNER/REPO")
+        if args.github_repo and not args.stacks:
+            parser.error("--github-repo needs the stacks to make deploy roles for: --stack dev --stack prod ...")
+        return bootstrap.main(args.bucket, args.region, args.kms_alias, sys.stdout, stacks=args.stacks,
+                              github_repo=args.github_repo, err=sys.stderr)
     if args.command == "plan":
         return plan.main(args.stack, sys.stdout, sys.stderr, cost=args.cost)
     return 2
