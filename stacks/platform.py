@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.autoscaling import Autoscaling, AutoscalingArgs
+from components.ci_runner import CiRunner, CiRunnerArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
 from components.crds import PrometheusOperatorCrds
 from components.gpu import NODE_LABELS_FOR_METRICS, Gpu
@@ -22,6 +23,11 @@ from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs
 from stacks.config import Settings
 from stacks.flows import platform_flows
+
+
+def runner_project(stack: str) -> str:
+    """The CodeBuild project of a stack's in-VPC runner; the workflows derive the same name from the stack."""
+    return f"eks-platform-{stack}-runner"
 
 
 def build(settings: Settings) -> dict[str, pulumi.Input]:
@@ -76,12 +82,27 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     }
     coredns = control_plane.add_coredns([g.node_group for g in node_groups.values()])
     general_nodes = [g.node_group for n, g in node_groups.items() if not cfg.node_groups[n].gpu]
-    services = _platform_services(settings, control_plane, provider, [*general_nodes, coredns],
-                                  has_gpu=any(g.gpu for g in cfg.node_groups.values()))
-
     eks_cluster = control_plane.cluster.eks_cluster
+    runner = None
+    if cfg.ci_runner:
+        runner = CiRunner(name, CiRunnerArgs(
+            project_name=runner_project(settings.stack), github_repo=cfg.ci_runner.github_repo,
+            vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+            cluster_security_group_id=eks_cluster.vpc_config.cluster_security_group_id,
+            log_retention_days=profile.log_retention_days,
+        ), opts)
+    services: dict[str, pulumi.Input] = {}
+    if cfg.in_cluster_layer:
+        services = _platform_services(settings, control_plane, provider, [*general_nodes, coredns],
+                                      has_gpu=any(g.gpu for g in cfg.node_groups.values()))
+    else:
+        pulumi.log.warn("inClusterLayer: false, so no namespaces, Helm releases or policies are created (the first "
+                        "deploy of a new stack, or the first step of its teardown)")
+
     return {
         **services,
+        "ciRunner": runner.runs_on if runner else "none: no ciRunner block (the in-cluster layer needs a host that "
+                                                  "reaches the API endpoint)",
         "clusterName": eks_cluster.name,
         "clusterEndpoint": eks_cluster.endpoint,
         "kubeconfig": control_plane.kubeconfig,

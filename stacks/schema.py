@@ -141,6 +141,16 @@ class IngressConfig(_Block):
     scheme: Literal["internet-facing", "internal"]
 
 
+def _github_repo(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}", value):
+        raise ValueError("must be a GitHub repository as OWNER/REPO, e.g. acme/platform")
+    return value
+
+
+class CiRunnerConfig(_Block):
+    github_repo: Annotated[str, AfterValidator(_github_repo)] = Field(alias="githubRepo")
+
+
 class GrafanaConfig(_Block):
     allowed_cidrs: tuple[PublicCidr, ...] = Field(alias="allowedCidrs")
 
@@ -221,6 +231,8 @@ class PlatformConfig(_Block):
     endpoint: EndpointConfig
     admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")
     preview_role_arn: RoleArn | None = Field(alias="previewRoleArn", default=None)
+    ci_runner: CiRunnerConfig | None = Field(alias="ciRunner", default=None)
+    in_cluster_layer: bool = Field(alias="inClusterLayer", default=True)
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
     tags: dict[TagKey, TagValue]
     ingress: IngressConfig

@@ -76,12 +76,10 @@ def aws(monkeypatch):
 @pytest.fixture(scope="session")
 def _moto_server_url():
     """moto in server mode on a free loopback port, for code that talks to AWS over HTTP (AWS_ENDPOINT_URL)."""
-    import os
     import socket
 
     from moto.server import ThreadedMotoServer
 
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # AWS managed policies exist, as in a real account
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -99,7 +97,8 @@ def moto_server(_moto_server_url, monkeypatch):
 
     urllib.request.urlopen(urllib.request.Request(f"{_moto_server_url}/moto-api/reset", method="POST"), timeout=10)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": _moto_server_url}.items():
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": _moto_server_url,
+                       "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}.items():  # AWS managed policies, as in an account
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield _moto_server_url

@@ -26,13 +26,14 @@ def test_exported_outputs(any_stack):
     env = any_stack.stack
     assert set(outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
                             "publicSubnetIds", "privateSubnetIds", "nodeGroupNames", "grafanaAdminPassword",
-                            "lokiBucket", "alertDelivery", "baseDomain", "grafanaUrl"}
+                            "lokiBucket", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner"}
     assert outputs["clusterName"] == f"acme-{env}"
     assert outputs["clusterEndpoint"].startswith("https://")
     assert outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1")
     assert outputs["vpcId"] == f"vpc-acme-{env}"
     assert set(outputs["nodeGroupNames"]) == {"general", "gpu"}
     assert len(outputs["privateSubnetIds"]) == len(outputs["publicSubnetIds"])
+    assert outputs["ciRunner"] == f"codebuild-eks-platform-{env}-runner-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
 
 
 def test_kubeconfig_is_exported_as_a_secret_and_reaches_the_cluster(any_stack):
