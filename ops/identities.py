@@ -1,8 +1,8 @@
 """The CI identities `ops bootstrap --github-repo OWNER/REPO` creates, idempotently.
 
 GitHub's OIDC provider in the account; per stack a deploy role that only a job of that repository
-running in the GitHub environment of the stack's name can assume (and CodeBuild, for the stack's
-in-VPC runner); one preview role that only the repository's pull-request jobs can assume. Each role
+running in the GitHub environment of the stack's name can assume; one preview role that only the
+repository's pull-request jobs and the main branch's preview jobs (before approval) can assume. Each role
 may touch only its own stack's state (the preview role: read every stack's, write only locks) and
 use the secrets key only as far as it must.
 """
@@ -37,15 +37,12 @@ def deploy_role_name(stack: str) -> str:
 PREVIEW_ROLE = f"{PROJECT}-preview"
 
 
-def github_trust(provider_arn: str, subject: str, account: str, codebuild: bool) -> dict:
-    statements = [{
+def github_trust(provider_arn: str, subjects: list[str]) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{GITHUB_ISSUER}:aud": "sts.amazonaws.com", f"{GITHUB_ISSUER}:sub": subject}},
-    }]
-    if codebuild:
-        statements.append({"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
-                           "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": account}}})
-    return {"Version": "2012-10-17", "Statement": statements}
+        "Condition": {"StringEquals": {f"{GITHUB_ISSUER}:aud": "sts.amazonaws.com",
+                                       f"{GITHUB_ISSUER}:sub": subjects[0] if len(subjects) == 1 else subjects}},
+    }]}
 
 
 def state_policy(bucket: str, key_arn: str, stack: str | None) -> dict:
@@ -109,14 +106,13 @@ def _ensure_role(iam, name: str, trust: dict, managed: str, inline: dict, result
 def ensure(session, repo: str, stacks: list[str], bucket: str, key_arn: str,
            deploy_policy_arn: str = DEPLOY_INFRASTRUCTURE_POLICY) -> Identities:
     iam = session.client("iam")
-    account = session.client("sts").get_caller_identity()["Account"]
     result = Identities()
     _ensure_provider(iam, result)
     for stack in stacks:
-        trust = github_trust(result.provider_arn, f"repo:{repo}:environment:{stack}", account, codebuild=True)
+        trust = github_trust(result.provider_arn, [f"repo:{repo}:environment:{stack}"])
         result.deploy_roles[stack] = _ensure_role(iam, deploy_role_name(stack), trust, deploy_policy_arn,
                                                   state_policy(bucket, key_arn, stack), result)
-    trust = github_trust(result.provider_arn, f"repo:{repo}:pull_request", account, codebuild=True)
+    trust = github_trust(result.provider_arn, [f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/main"])
     result.preview_role = _ensure_role(iam, PREVIEW_ROLE, trust, READ_ONLY, state_policy(bucket, key_arn, None),
                                        result)
     return result

@@ -9,6 +9,7 @@ Elastic IP quota against the NAT gateways the stack does not hold yet, and the D
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -77,6 +78,22 @@ def access_entry_principals(settings: Settings) -> list[str]:
             *([cfg.preview_role_arn] if cfg.preview_role_arn else [])]
 
 
+def _api_reach(settings: Settings) -> Check:
+    """Can the deploy reach the API endpoint for the in-cluster layer: an in-VPC runner, or real egress ranges?"""
+    cfg = settings.config
+    if cfg.ci_runner:
+        return Check("API endpoint reach", True, "the in-cluster layer deploys from the in-VPC runner "
+                     f"eks-platform-{settings.stack}-runner")
+    cidrs = [ipaddress.ip_network(c) for c in cfg.endpoint.public_access_cidrs]
+    reachable = [str(c) for c in cidrs if c.is_global]
+    return Check("API endpoint reach", bool(reachable),
+                 f"public endpoint open to {', '.join(reachable)}" if reachable else
+                 "no CIDR here can reach the API: the endpoint is private" if not cidrs else
+                 f"no CIDR here can reach the API: {', '.join(map(str, cidrs))} is not a routable egress range",
+                 f"set {NAMESPACE}:ciRunner.githubRepo (deploy from a runner in the VPC), or list your deploy "
+                 f"host's egress range in {NAMESPACE}:endpoint.publicAccessCidrs")
+
+
 def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check]:
     cfg, region = settings.config, settings.region
     ec2, sts = session.client("ec2", region_name=region), session.client("sts", region_name=region)
@@ -96,6 +113,8 @@ def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check
                         + (f", and is also listed as {listed[0]}" if listed else ""),
                         "remove it from adminRoleArns, teams and previewRoleArn: EKS gives the creator an access "
                         "entry and refuses a second one (409 ResourceInUseException)"))
+
+    checks.append(_api_reach(settings))
 
     zones, too_few = _zones(ec2, cfg.network.availability_zones)
     checks.append(Check("availability zones", not too_few,

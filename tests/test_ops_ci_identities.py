@@ -72,13 +72,15 @@ def test_github_identities_trust_only_their_environment_and_pull_requests(moto_s
     for name in ("eks-platform-deploy-dev", "eks-platform-deploy-prod", "eks-platform-preview"):
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
-        web = next(s for s in trust["Statement"] if s["Action"] == "sts:AssumeRoleWithWebIdentity")
+        (web,) = trust["Statement"]
+        assert web["Action"] == "sts:AssumeRoleWithWebIdentity" and web["Principal"] == {"Federated": provider["Arn"]}
         condition = web["Condition"]["StringEquals"]
         assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
         subjects[name] = condition["token.actions.githubusercontent.com:sub"]
     assert subjects == {"eks-platform-deploy-dev": "repo:acme/platform:environment:dev",
                         "eks-platform-deploy-prod": "repo:acme/platform:environment:prod",
-                        "eks-platform-preview": "repo:acme/platform:pull_request"}
+                        "eks-platform-preview": ["repo:acme/platform:pull_request",
+                                                 "repo:acme/platform:ref:refs/heads/main"]}
     attached = iam.list_attached_role_policies(RoleName="eks-platform-preview")["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
     assert "environment prod: AWS_DEPLOY_ROLE_ARN=arn:aws:iam::123456789012:role/eks-platform-deploy-prod" in out

@@ -7,6 +7,7 @@ import io
 import json
 
 import boto3
+import pytest
 from botocore.awsrequest import AWSResponse
 
 from ops import preflight
@@ -41,7 +42,8 @@ GENEROUS = {code: 10000.0 for code in preflight.VCPU_QUOTAS.values()} | {preflig
 
 
 def settings(**raw):
-    return load("prod", {"environment": "prod", "adminRoleArns": [ADMIN], **raw}, "us-east-1")
+    return load("prod", {"environment": "prod", "adminRoleArns": [ADMIN],
+                         "ciRunner": {"githubRepo": "acme/eks-platform"}, **raw}, "us-east-1")
 
 
 def by_name(checks):
@@ -56,7 +58,7 @@ def test_a_ready_account_passes_every_check(aws):
         nodeGroups={"gpu": {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}}), session)
     assert all(c.ok for c in checks), preflight.render(checks)
     names = by_name(checks)
-    assert {"account", "deploying identity", "availability zones", "node group general: instance types", "node group gpu: instance types",
+    assert {"account", "deploying identity", "API endpoint reach", "availability zones", "node group general: instance types", "node group gpu: instance types",
             "vCPU quota on_demand standard", "vCPU quota on_demand g", "Elastic IP quota", "DNS zone"} == set(names)
     assert names["vCPU quota on_demand g"].detail == "max sizes need 8 vCPUs, quota is 10000"
     assert set(session.asked) == {"L-1216C47A", "L-DB2E81BA", "L-0263D0A3"}
@@ -145,3 +147,19 @@ def test_a_redeploy_does_not_count_the_stacks_own_nat_addresses_as_new(aws):
     ec2.allocate_address(Domain="vpc")
     other = by_name(preflight.run_checks(settings(clusterName="acme-other"), QuotaSession(GENEROUS)))["Elastic IP quota"]
     assert not other.ok and "5 in use (0 already this stack's) + 3 new" in other.detail
+
+
+@pytest.mark.parametrize("raw, ok, detail", [
+    ({}, True, "the in-cluster layer deploys from the in-VPC runner eks-platform-prod-runner"),
+    ({"ciRunner": None}, False, "no CIDR here can reach the API: the endpoint is private"),
+    ({"ciRunner": None, "endpoint": {"publicAccessCidrs": ["203.0.113.0/24"]}}, False,
+     "no CIDR here can reach the API: 203.0.113.0/24 is not a routable egress range"),
+    ({"ciRunner": None, "endpoint": {"publicAccessCidrs": ["52.94.0.0/24"]}}, True, "public endpoint open to 52.94.0.0/24"),
+])
+def test_the_in_cluster_layer_must_be_reachable_from_where_the_deploy_runs(aws, raw, ok, detail):
+    config = {k: v for k, v in raw.items() if v is not None}
+    base = {"environment": "dev", "adminRoleArns": [ADMIN], **config}
+    if "ciRunner" not in raw:
+        base["ciRunner"] = {"githubRepo": "acme/eks-platform"}
+    check = by_name(preflight.run_checks(load("prod", base, "us-east-1"), QuotaSession(GENEROUS)))["API endpoint reach"]
+    assert (check.ok, check.detail) == (ok, detail)
