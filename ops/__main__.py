@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 
-from ops import bootstrap, gate, plan, preflight, validate
+from ops import bootstrap, cleanup, plan, preflight, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("validate", help="check a deployed cluster is healthy (like kops validate)")
     check.add_argument("--stack", required=True)
     check.add_argument("--wait", help="keep checking up to this long, e.g. 10m")
-    gate_parser = commands.add_parser("gate", help="refuse to deploy staging/prod through an unprotected environment")
-    gate_parser.add_argument("--stack", required=True)
+    clean = commands.add_parser("cleanup", help="after pulumi destroy, remove what EKS re-created (dry run without --yes)")
+    clean.add_argument("--stack", required=True)
+    clean.add_argument("--yes", action="store_true", help="delete what is found")
     args = parser.parse_args(argv)
-    if args.command == "gate":
-        return gate.main(args.stack, sys.stdout, sys.stderr)
+    if args.command == "cleanup":
+        return cleanup.main(args.stack, args.yes, sys.stdout, sys.stderr)
     if args.command == "validate":
         return validate.main(args.stack, args.wait, sys.stdout, sys.stderr)
     if args.command == "preflight":

@@ -1,15 +1,18 @@
-"""`python -m ops gate --stack S`: refuse to deploy staging or prod through an unprotected environment.
+"""`python -m ops.gate --stack S`: refuse to deploy staging or prod through an unprotected environment.
 
 GitHub creates an environment that a job names but does not exist yet, with no protection at all, so a
 merge could deploy straight to prod. Run first in the deploy job: it reads the stack's environment
 through the GitHub API (`GITHUB_REPOSITORY`, `GITHUB_TOKEN` with `actions: read`) and fails unless it
-has required reviewers and a deployment branch rule. dev deploys without approval.
+has required reviewers and a deployment branch rule. dev deploys without approval. Standard library
+only, so it runs before anything is installed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from typing import Any, TextIO
@@ -67,3 +70,9 @@ def main(stack: str, out: TextIO, err: TextIO, environ: dict[str, str] | None = 
     if not found:
         print(f"{stack}: environment has required reviewers and a branch rule", file=out)
     return 1 if found else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m ops.gate", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True)
+    sys.exit(main(parser.parse_args().stack, sys.stdout, sys.stderr))
