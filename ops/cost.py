@@ -1,18 +1,23 @@
 """Monthly cost estimate of a stack from the dated price table `ops/prices.json`.
 
-Counts what the stack runs: the EKS control plane, NAT gateways, the ingress NLB, EC2 for each node
+Counts what the stack runs: the EKS control plane (at the price of its Kubernetes version's support
+phase on the day of the estimate: extended support costs six times standard), NAT gateways, the ingress
+NLB, public IPv4 addresses (NAT Elastic IPs, one per zone for an internet-facing NLB), EC2 for each node
 group at its min and desired sizes (on-demand or spot price of its first instance type), and gp3
 volumes (node root disks, Prometheus and Alertmanager). An unknown region or instance type is said,
-not guessed. Data transfer, CloudWatch, S3 and load balancer capacity units are not included.
+not guessed. Traffic-priced items (data transfer, NAT per-GB processing, load balancer capacity units),
+CloudWatch and S3 are not included: the report says so.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from components.monitoring import MonitoringArgs
+from stacks import eks_versions
 from stacks.config import Settings
 
 PRICES = json.loads((Path(__file__).with_name("prices.json")).read_text())
@@ -31,7 +36,7 @@ class Estimate:
         return sum(line[1] for line in self.lines), sum(line[2] for line in self.lines)
 
 
-def estimate(settings: Settings) -> Estimate:
+def estimate(settings: Settings, today: date | None = None) -> Estimate:
     result = Estimate()
     prices = PRICES["regions"].get(settings.region)
     if prices is None:
@@ -39,10 +44,17 @@ def estimate(settings: Settings) -> Estimate:
         return result
     hours, cfg, services = PRICES["hoursPerMonth"], settings.config, settings.profile.services
     gib = prices["ebsGp3GiBMonth"]
-    result.add("EKS control plane", prices["eksControlPlaneHour"] * hours, prices["eksControlPlaneHour"] * hours)
+    version = cfg.kubernetes_version
+    phase = eks_versions.phase(version, today or date.today())
+    control_plane = prices["eksExtendedControlPlaneHour" if phase == "extended" else "eksControlPlaneHour"] * hours
+    result.add(f"EKS control plane (Kubernetes {version}, {phase} support)", control_plane, control_plane)
     nats = 1 if cfg.network.nat_gateways == "single" else cfg.network.availability_zones
     result.add(f"NAT gateways ({nats})", *[nats * prices["natGatewayHour"] * hours] * 2)
-    result.add("ingress NLB", *[prices["nlbHour"] * hours] * 2)
+    public_nlb = cfg.in_cluster_layer and cfg.ingress.scheme == "internet-facing"
+    if cfg.in_cluster_layer:
+        result.add("ingress NLB", *[prices["nlbHour"] * hours] * 2)
+    addresses = nats + (cfg.network.availability_zones if public_nlb else 0)
+    result.add(f"public IPv4 addresses ({addresses})", *[addresses * prices["publicIpv4Hour"] * hours] * 2)
     for name, group in cfg.node_groups.items():
         instance = group.instance_types[0]
         price = prices["instances"].get(instance)
@@ -69,4 +81,7 @@ def render(settings: Settings, result: Estimate) -> str:
     at_min, at_desired = result.totals
     lines.append(f"  {'total':<60}{at_min:>10.2f}{at_desired:>12.2f}")
     lines += [f"  not priced: {u}" for u in result.unknown]
+    lines.append("  not included: data transfer, NAT gateway processing "
+                 f"(${PRICES['regions'].get(settings.region, {}).get('natGatewayGB', 0.045)}/GB), load balancer "
+                 "capacity units, CloudWatch logs, S3 (Loki), Loki and Grafana volumes, CodeBuild runner minutes")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import date
 from typing import TextIO
 
 import boto3
@@ -18,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components.network import EKS_UNSUPPORTED_ZONE_IDS, pick_zones
 from ops.stackfiles import load_settings
+from stacks import eks_versions
 from stacks.config import NAMESPACE, Settings
 from stacks.problems import ConfigError
 
@@ -35,6 +37,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False
 
 
 def instance_class(instance_type: str) -> str:
@@ -94,7 +97,7 @@ def _api_reach(settings: Settings) -> Check:
                  f"host's egress range in {NAMESPACE}:endpoint.publicAccessCidrs")
 
 
-def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check]:
+def run_checks(settings: Settings, session: boto3.session.Session, today: date | None = None) -> list[Check]:
     cfg, region = settings.config, settings.region
     ec2, sts = session.client("ec2", region_name=region), session.client("sts", region_name=region)
     quotas = session.client("service-quotas", region_name=region)
@@ -115,6 +118,9 @@ def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check
                         "entry and refuses a second one (409 ResourceInUseException)"))
 
     checks.append(_api_reach(settings))
+    notice = eks_versions.notice(cfg.kubernetes_version, today or date.today())
+    checks.append(Check("Kubernetes version", True, notice or f"{cfg.kubernetes_version} is in EKS standard support",
+                        warn=notice is not None))
 
     zones, too_few = _zones(ec2, cfg.network.availability_zones)
     checks.append(Check("availability zones", not too_few,
@@ -176,7 +182,7 @@ def run_checks(settings: Settings, session: boto3.session.Session) -> list[Check
 def render(checks: list[Check]) -> str:
     lines = []
     for check in checks:
-        lines.append(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+        lines.append(f"{'FAIL' if not check.ok else 'WARN' if check.warn else 'PASS'}  {check.name}: {check.detail}")
         if not check.ok:
             lines.append(f"      fix: {check.fix}")
     failed = sum(not c.ok for c in checks)

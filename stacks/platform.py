@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -21,6 +23,7 @@ from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs
+from stacks import eks_versions
 from stacks.config import Settings
 from stacks.flows import platform_flows
 
@@ -33,6 +36,9 @@ def runner_project(stack: str) -> str:
 def build(settings: Settings) -> dict[str, pulumi.Input]:
     """Register every resource of the stack; return the stack outputs."""
     cfg, profile, name = settings.config, settings.profile, settings.cluster_name
+    version_notice = eks_versions.notice(cfg.kubernetes_version, date.today())
+    if version_notice:
+        pulumi.log.warn(version_notice)
     provider = aws.Provider("aws", region=settings.region, default_tags={"tags": settings.tags})
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.helm import Resources
+from stacks.eks_versions import DEFAULT_VERSION
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _defaults(cidr: str, zones: int, nat: str, general: dict, retention: str, pr
         "monitoring": {"prometheusRetention": retention, "prometheusStorageGiB": prometheus_gib},
         "logging": {"retentionDays": log_days},
         "alerting": {"slackChannel": "#alerts"},
-        "kubernetesVersion": "1.34",
+        "kubernetesVersion": DEFAULT_VERSION,
         "network": {"cidr": cidr, "availabilityZones": zones, "natGateways": nat},
         "endpoint": {"publicAccessCidrs": []},
         "adminRoleArns": [],

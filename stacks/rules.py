@@ -6,10 +6,12 @@ those), so that one run reports every problem at once.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Iterator
 
 from components.instance_types import architecture, is_nvidia_gpu
 from components.tenancy import RESERVED_NAMESPACES
+from stacks import eks_versions
 from stacks.problems import Problem
 from stacks.profiles import Profile
 
@@ -103,8 +105,16 @@ def _duplicate_principals(merged: dict[str, Any]) -> Iterator[Problem]:
         role_names.setdefault(key, path)
 
 
-def check(merged: dict[str, Any], profile: Profile) -> list[Problem]:
-    problems: list[Problem] = list(_duplicate_principals(merged))
+def _version_problems(merged: dict[str, Any], today: date) -> Iterator[Problem]:
+    version = merged.get("kubernetesVersion")
+    if version in eks_versions.VERSIONS and eks_versions.phase(version, today) == "ended":
+        yield Problem("kubernetesVersion", version,
+                      f"EKS support ended on {eks_versions.VERSIONS[version].extended_end}; supported now: "
+                      f"{', '.join(v for v in eks_versions.VERSIONS if eks_versions.phase(v, today) != 'ended')}")
+
+
+def check(merged: dict[str, Any], profile: Profile, today: date | None = None) -> list[Problem]:
+    problems: list[Problem] = [*_duplicate_principals(merged), *_version_problems(merged, today or date.today())]
     teams = merged.get("teams")
     if isinstance(teams, dict):
         problems.extend(_team_problems(teams))

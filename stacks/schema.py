@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+from stacks.eks_versions import KNOWN_VERSIONS
+
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
@@ -226,7 +227,7 @@ SECRET_KEYS = ("grafanaAdminPassword", "slackWebhookUrl")
 class PlatformConfig(_Block):
     environment: Literal["dev", "staging", "prod"]
     cluster_name: ClusterName = Field(alias="clusterName")
-    kubernetes_version: Literal[SUPPORTED_KUBERNETES_VERSIONS] = Field(alias="kubernetesVersion")
+    kubernetes_version: Literal[KNOWN_VERSIONS] = Field(alias="kubernetesVersion")
     network: NetworkConfig
     endpoint: EndpointConfig
     admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")

@@ -7,8 +7,10 @@ isolated; the three real stacks are evaluated once per session and shared read-o
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
+import kubernetes_validate.utils
 import pytest
 from moto import mock_aws
 
@@ -16,6 +18,10 @@ from ops.engine import Evaluation, evaluate
 from ops.stackfiles import read_stack_config
 
 STACKS = ("dev", "staging", "prod")
+
+# kubernetes-validate reads and parses its schema files (the definitions are megabytes) on every call:
+# keep what it read, so schema-checking hundreds of rendered objects takes a fraction of a second.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
 
 
 def run_stack(stack: str, **overrides: Any) -> Evaluation:

@@ -101,7 +101,7 @@ def render(chart: str, values: dict[str, Any], release: str, namespace: str, kub
     for path, text in sorted(manifests.items()):
         if _hook_test(path) or not text.strip():
             continue
-        for document in yaml.safe_load_all(text):
+        for document in yaml.load_all(text, Loader=yaml.CSafeLoader):
             if isinstance(document, dict) and document.get("kind"):
                 document.setdefault("metadata", {}).setdefault("namespace", namespace)
                 objects.append(document)

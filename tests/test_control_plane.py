@@ -24,7 +24,7 @@ def test_cluster_is_private_with_public_access_only_from_listed_cidrs(any_stack)
 def test_cluster_basics(any_stack):
     cluster = any_stack.one(CLUSTER).inputs
     assert cluster["name"] == f"acme-{any_stack.stack}"
-    assert cluster["version"] == "1.34"
+    assert cluster["version"] == "1.36"
     assert cluster["skipDefaultNodeGroup"] is True
     assert cluster["authenticationMode"] == "API"
     assert cluster["createOidcProvider"] is True

@@ -24,7 +24,8 @@ def lines(result) -> dict[str, tuple[float, float]]:
 def test_dev_estimate_counts_control_plane_nat_nlb_spot_nodes_and_volumes():
     result = cost.estimate(settings_of("dev"))
     priced = lines(result)
-    assert priced["EKS control plane"] == (pytest.approx(0.10 * HOURS),) * 2
+    assert priced["EKS control plane (Kubernetes 1.36, standard support)"] == (pytest.approx(0.10 * HOURS),) * 2
+    assert priced["public IPv4 addresses (3)"] == (pytest.approx(3 * 0.005 * HOURS),) * 2  # 1 NAT + NLB in 2 zones
     assert priced["NAT gateways (1)"] == (pytest.approx(0.045 * HOURS),) * 2
     spot = PRICES["instances"]["m7i.large"]["spot"]
     assert priced["node group general: m7i.large spot (1/2)"] == (pytest.approx(spot * HOURS),
@@ -60,3 +61,20 @@ def test_plan_cost_prints_the_dated_table_after_the_plan():
     assert "Monthly estimate for stack prod (us-east-1, prices of 2026-11-01, USD):" in text
     assert text.index("Outputs:") < text.index("Monthly estimate")
     assert "  total " in text
+
+
+def test_the_control_plane_is_priced_by_its_support_phase_on_the_day():
+    from datetime import date
+
+    older = settings_of("dev", kubernetesVersion="1.34")
+    standard = lines(cost.estimate(older, today=date(2026, 12, 1)))
+    extended = lines(cost.estimate(older, today=date(2026, 12, 2)))
+    assert standard["EKS control plane (Kubernetes 1.34, standard support)"][0] == pytest.approx(0.10 * HOURS)
+    assert extended["EKS control plane (Kubernetes 1.34, extended support)"][0] == pytest.approx(0.60 * HOURS)
+
+
+def test_an_internal_load_balancer_has_no_public_addresses_and_the_exclusions_are_named():
+    settings = settings_of("prod", ingress={"scheme": "internal"})
+    result = cost.estimate(settings)
+    assert lines(result)["public IPv4 addresses (3)"][0] == pytest.approx(3 * 0.005 * HOURS)  # the NAT EIPs only
+    assert "NAT gateway processing ($0.045/GB)" in cost.render(settings, result)

@@ -58,7 +58,7 @@ def test_a_ready_account_passes_every_check(aws):
         nodeGroups={"gpu": {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}}), session)
     assert all(c.ok for c in checks), preflight.render(checks)
     names = by_name(checks)
-    assert {"account", "deploying identity", "API endpoint reach", "availability zones", "node group general: instance types", "node group gpu: instance types",
+    assert {"account", "deploying identity", "API endpoint reach", "Kubernetes version", "availability zones", "node group general: instance types", "node group gpu: instance types",
             "vCPU quota on_demand standard", "vCPU quota on_demand g", "Elastic IP quota", "DNS zone"} == set(names)
     assert names["vCPU quota on_demand g"].detail == "max sizes need 8 vCPUs, quota is 10000"
     assert set(session.asked) == {"L-1216C47A", "L-DB2E81BA", "L-0263D0A3"}
@@ -163,3 +163,12 @@ def test_the_in_cluster_layer_must_be_reachable_from_where_the_deploy_runs(aws, 
         base["ciRunner"] = {"githubRepo": "acme/eks-platform"}
     check = by_name(preflight.run_checks(load("prod", base, "us-east-1"), QuotaSession(GENEROUS)))["API endpoint reach"]
     assert (check.ok, check.detail) == (ok, detail)
+
+
+def test_a_version_near_a_support_phase_change_is_warned_without_failing(aws):
+    from datetime import date
+
+    checks = preflight.run_checks(settings(kubernetesVersion="1.34"), QuotaSession(GENEROUS), today=date(2026, 11, 1))
+    check = by_name(checks)["Kubernetes version"]
+    assert check.ok and check.warn and "standard support ends on 2026-12-02 (31 days)" in check.detail
+    assert "WARN  Kubernetes version" in preflight.render(checks)

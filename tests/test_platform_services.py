@@ -301,7 +301,7 @@ def test_cluster_autoscaler_discovers_this_cluster_with_a_matching_image(any_sta
     chart = values(any_stack, "cluster-autoscaler")
     assert chart["autoDiscovery"] == {"clusterName": f"acme-{env}"}
     assert chart["awsRegion"] == "us-east-1" and chart["cloudProvider"] == "aws"
-    assert chart["image"] == {"tag": "v1.34.0"}
+    assert chart["image"] == {"tag": "v1.36.0"}
     role = any_stack.one("aws:iam/role:Role", f"acme-{env}-cluster-autoscaler")
     assert chart["rbac"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
     condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]

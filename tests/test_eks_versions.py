@@ -1,0 +1,48 @@
+"""The EKS version table: default, support phases, what validation, the program and the tools say of them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from stacks import eks_versions, rules
+from stacks.config import merge_with_profile
+from stacks.profiles import PROFILES
+from tests.conftest import run_stack
+
+
+def test_the_default_is_the_newest_version_in_standard_support():
+    assert eks_versions.DEFAULT_VERSION == eks_versions.newest_in_standard_support(eks_versions.CHECKED) == "1.36"
+    assert all(p.defaults["kubernetesVersion"] == eks_versions.DEFAULT_VERSION for p in PROFILES.values())
+
+
+@pytest.mark.parametrize("version, on, phase", [
+    ("1.34", date(2026, 12, 1), "standard"), ("1.34", date(2026, 12, 2), "extended"),
+    ("1.32", date(2026, 11, 30), "extended"), ("1.32", date(2027, 3, 23), "ended"),
+])
+def test_phases_change_on_the_calendar_dates(version, on, phase):
+    assert eks_versions.phase(version, on) == phase
+
+
+def test_extended_support_and_an_approaching_change_are_warned():
+    extended = eks_versions.notice("1.33", date(2026, 11, 30))
+    assert "extended support until 2027-07-29" in extended and "six times" in extended and "1.36" in extended
+    assert eks_versions.notice("1.34", date(2026, 11, 30)) == \
+        "Kubernetes 1.34: standard support ends on 2026-12-02 (2 days)"
+    assert eks_versions.notice("1.36", date(2026, 11, 30)) is None
+
+
+def test_a_version_past_extended_support_is_rejected_naming_what_is_supported():
+    merged = merge_with_profile({"kubernetesVersion": "1.32"}, PROFILES["dev"], "dev")
+    (problem,) = [p for p in rules.check(merged, PROFILES["dev"], today=date(2027, 4, 1))
+                  if p.path == "kubernetesVersion"]
+    assert "EKS support ended on 2027-03-23" in problem.message and "1.36" in problem.message
+    assert not [p for p in rules.check(merged, PROFILES["dev"], today=date(2026, 11, 30))
+                if p.path == "kubernetesVersion"]
+
+
+def test_an_unknown_version_is_rejected():
+    evaluation = run_stack("dev", kubernetesVersion="1.31")
+    (problem,) = evaluation.error.problems
+    assert problem.path == "kubernetesVersion" and "1.36" in problem.message
