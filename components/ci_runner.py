@@ -17,6 +17,8 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import iam_name_prefix
+
 CODEBUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 COMPUTE_TYPE = "BUILD_GENERAL1_MEDIUM"  # 4 vCPUs, 7 GB: pip install, the Pulumi engine and Helm renders
 
@@ -69,7 +71,7 @@ class CiRunner(pulumi.ComponentResource):
 
         log_group = aws.cloudwatch.LogGroup(f"{name}-runner", name=f"/aws/codebuild/{args.project_name}",
                                             retention_in_days=args.log_retention_days, opts=child)
-        role = aws.iam.Role(f"{name}-runner", assume_role_policy=pulumi.Output.all(account, region).apply(
+        role = aws.iam.Role(f"{name}-runner", name_prefix=iam_name_prefix(f"{name}-runner"), assume_role_policy=pulumi.Output.all(account, region).apply(
             lambda a: runner_trust(a[0], a[1], args.project_name)), opts=child)
         policy = aws.iam.RolePolicy(f"{name}-runner", role=role.id, policy=pulumi.Output.all(
             account, region, log_group.arn, args.subnet_ids).apply(lambda a: runner_policy(*a)), opts=child)

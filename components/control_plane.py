@@ -17,6 +17,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
+from components.naming import iam_name_prefix
+
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
@@ -116,7 +118,8 @@ class ControlPlane(pulumi.ComponentResource):
             addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE", opts=child,
         )
-        cni_role = aws.iam.Role(f"{name}-vpc-cni", assume_role_policy=POD_IDENTITY_TRUST, opts=child)
+        cni_role = aws.iam.Role(f"{name}-vpc-cni", name_prefix=iam_name_prefix(f"{name}-vpc-cni"),
+                                assume_role_policy=POD_IDENTITY_TRUST, opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name, policy_arn=CNI_POLICY, opts=child)
         cni_identity = aws.eks.PodIdentityAssociation(
             f"{name}-vpc-cni", cluster_name=self.cluster.eks_cluster.name, namespace="kube-system",

@@ -7,6 +7,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import iam_name_prefix
+
 
 def trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
     issuer = issuer_url.removeprefix("https://")
@@ -28,6 +30,7 @@ def service_account_role(name: str, oidc_provider_arn: pulumi.Input[str], issuer
                          namespace: str, service_account: str, parent: pulumi.Resource) -> aws.iam.Role:
     return aws.iam.Role(
         name,
+        name_prefix=iam_name_prefix(name),
         assume_role_policy=pulumi.Output.all(oidc_provider_arn, issuer_url).apply(
             lambda a: trust_policy(a[0], a[1], namespace, service_account)),
         opts=pulumi.ResourceOptions(parent=parent),

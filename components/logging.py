@@ -12,7 +12,6 @@ alerts for failed retries and dropped records.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +22,7 @@ import pulumi_aws as aws
 from components.helm import TOLERATE_EVERY_TAINT, Resources, release, waits_like
 from components.namespaces import namespace
 from components.irsa import service_account_role
+from components.naming import fit
 
 NAMESPACE = "logging"
 FLUENT_BIT_NAMESPACE = "fluent-bit"
@@ -71,12 +71,7 @@ BUCKET_NAME_LIMIT = 63
 def bucket_name(cluster_name: str, account: str, region: str) -> str:
     """`<cluster>-loki-<account>-<region>`, globally unique and stable; a cluster name too long for S3's
     63 characters is shortened and a hash of the whole name keeps two long names apart."""
-    suffix = f"-loki-{account}-{region}"
-    if len(cluster_name) + len(suffix) <= BUCKET_NAME_LIMIT:
-        return f"{cluster_name}{suffix}"
-    digest = hashlib.sha256(cluster_name.encode()).hexdigest()[:6]
-    keep = BUCKET_NAME_LIMIT - len(suffix) - len(digest) - 1
-    return f"{cluster_name[:keep].rstrip('-')}-{digest}{suffix}"
+    return fit(cluster_name, BUCKET_NAME_LIMIT, keep_end=f"-loki-{account}-{region}")
 
 
 QUORUM_REPLICATION = 3

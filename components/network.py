@@ -15,6 +15,8 @@ from typing import Literal, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import iam_name_prefix
+
 
 @dataclass(frozen=True)
 class SubnetPlan:
@@ -150,6 +152,7 @@ class Network(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         role = aws.iam.Role(
             f"{name}-flow-logs",
+            name_prefix=iam_name_prefix(f"{name}-flow-logs"),
             assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(
                 lambda a: flow_log_trust_policy(account=a[0], region=a[1])),
             opts=child,

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 
 from components.instance_types import ami_type, family
+from components.naming import fit, iam_name_prefix
 
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -28,6 +29,7 @@ GPU_LABEL = ("nvidia.com/gpu.present", "true")
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"  # how cluster-autoscaler's AWS provider recognises GPU nodes
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 MAX_UNAVAILABLE_PERCENTAGE = 33
+NODE_GROUP_NAME_PREFIX_LIMIT = 37  # EKS allows 63 characters; a prefix gets a 26-character unique suffix
 _EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
 
@@ -94,6 +96,7 @@ class NodeGroup(pulumi.ComponentResource):
 
         self.role = aws.iam.Role(
             f"{name}-node",
+            name_prefix=iam_name_prefix(f"{name}-node"),
             assume_role_policy=json.dumps({
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
@@ -124,6 +127,7 @@ class NodeGroup(pulumi.ComponentResource):
             name,
             cluster=args.cluster,
             node_role=self.role,
+            node_group_name_prefix=fit(name, NODE_GROUP_NAME_PREFIX_LIMIT, keep_end="-"),
             ami_type=ami_type(tuple(args.instance_types), args.gpu),
             version=args.kubernetes_version,  # with our launch template pulumi-eks would leave it unset
             capacity_type=args.capacity_type,

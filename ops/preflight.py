@@ -12,13 +12,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from components.network import EKS_UNSUPPORTED_ZONE_IDS, pick_zones
-from ops.stackfiles import load_settings
+from ops.secrets_provider import current
+from ops.stackfiles import PROJECT_DIR, load_settings
 from stacks import eks_versions
 from stacks.config import NAMESPACE, Settings
 from stacks.problems import ConfigError
@@ -190,12 +192,20 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
+def secrets_provider_check(stack: str, project_dir: Path = PROJECT_DIR) -> Check:
+    """CI cannot answer a passphrase prompt: the stack file must name the KMS secrets provider and its key."""
+    found = current((project_dir / f"Pulumi.{stack}.yaml").read_text())
+    ok = found.get("secretsprovider", "").startswith("awskms://") and bool(found.get("encryptedkey"))
+    return Check("secrets provider", ok, found.get("secretsprovider", "none: Pulumi would ask for a passphrase"),
+                 f"run `python -m ops bootstrap --bucket ... --stack {stack}` and commit Pulumi.{stack}.yaml")
+
+
 def main(stack: str, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
     try:
         settings = load_settings(stack)
     except (FileNotFoundError, ConfigError) as error:
         print(f"error: {error}", file=err)
         return 2
-    checks = run_checks(settings, session or boto3.session.Session())
+    checks = [secrets_provider_check(stack), *run_checks(settings, session or boto3.session.Session())]
     print(render(checks), file=out)
     return 0 if all(c.ok for c in checks) else 1

@@ -166,3 +166,23 @@ def test_every_node_group_follows_the_clusters_kubernetes_version(version):
     evaluation = run_stack("prod", kubernetesVersion=version)
     assert evaluation.one("eks:index:Cluster").inputs["version"] == version
     assert {g.inputs["version"] for g in evaluation.of_type(MNG)} == {version}
+
+
+def test_derived_aws_names_fit_their_limits_for_the_longest_names_the_config_allows():
+    cluster, group = "c" * 40, "g" * 63
+    evaluation = run_stack("prod", clusterName=cluster, region="ap-southeast-2",
+                           nodeGroups={group: {"instanceTypes": ["m7i.large"], "minSize": 0, "maxSize": 2}})
+    assert evaluation.error is None, evaluation.error
+    prefixes = [r.inputs["namePrefix"] for r in evaluation.of_type("aws:iam/role:Role") if "namePrefix" in r.inputs]
+    assert len(prefixes) >= 8 and all(len(p) <= 38 for p in prefixes)
+    assert len(set(prefixes)) == len(prefixes)  # shortened names stay distinct
+    groups = [r.inputs["nodeGroupNamePrefix"] for r in evaluation.of_type(MNG)]
+    assert all(len(p) <= 37 for p in groups) and len(set(groups)) == len(groups)
+    assert len(evaluation.one("aws:s3/bucket:Bucket").inputs["bucket"]) <= 63
+
+
+def test_short_names_are_kept_whole():
+    evaluation = run_stack("prod")
+    assert evaluation.one(MNG, "acme-prod-general").inputs["nodeGroupNamePrefix"] == "acme-prod-general-"
+    assert {r.inputs["namePrefix"] for r in evaluation.of_type("aws:iam/role:Role") if "namePrefix" in r.inputs} >= {
+        "acme-prod-general-node-", "acme-prod-loki-"}

@@ -172,3 +172,12 @@ def test_a_version_near_a_support_phase_change_is_warned_without_failing(aws):
     check = by_name(checks)["Kubernetes version"]
     assert check.ok and check.warn and "standard support ends on 2026-12-02 (31 days)" in check.detail
     assert "WARN  Kubernetes version" in preflight.render(checks)
+
+
+def test_a_stack_file_without_the_kms_secrets_provider_fails(tmp_path):
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    check = preflight.secrets_provider_check("dev", tmp_path)
+    assert not check.ok and "passphrase" in check.detail and "ops bootstrap" in check.fix
+    (tmp_path / "Pulumi.dev.yaml").write_text("secretsprovider: awskms://alias/x?region=us-east-1\n"
+                                             "encryptedkey: AQID\nconfig: {}\n")
+    assert preflight.secrets_provider_check("dev", tmp_path).ok
