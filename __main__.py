@@ -4,13 +4,12 @@ import sys
 
 import pulumi
 
-from stacks.config import load, read_pulumi_config
+from stacks.config import load_raw, read_pulumi_config
 from stacks.platform import build
 from stacks.problems import ConfigError
 
-raw, region = read_pulumi_config()
 try:
-    settings = load(pulumi.get_stack(), raw, region)
+    settings = load_raw(pulumi.get_stack(), read_pulumi_config())
 except ConfigError as error:
     pulumi.log.error(str(error))
     sys.exit(1)

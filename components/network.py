@@ -46,13 +46,24 @@ def flow_log_trust_policy(account: str, region: str) -> str:
                       "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*"}}}]})
 
 
+class TooFewZones(ValueError):
+    """The region offers fewer zones EKS supports than the stack asks for."""
+
+
 def pick_zones(names: Sequence[str], zone_ids: Sequence[str], count: int) -> list[str]:
     """The first `count` zones EKS supports, by name; fails naming the config key when there are too few."""
     usable = [name for name, zone_id in zip(names, zone_ids) if zone_id not in EKS_UNSUPPORTED_ZONE_IDS]
     if len(usable) < count:
-        raise ValueError(f"eks-platform:network.availabilityZones: {count} zones wanted, but this region offers "
+        raise TooFewZones(f"eks-platform:network.availabilityZones: {count} zones wanted, but this region offers "
                          f"only {len(usable)} that EKS supports ({', '.join(usable)})")
     return usable[:count]
+
+
+def _zones_or_stop(names: Sequence[str], zone_ids: Sequence[str], count: int) -> list[str]:
+    try:
+        return pick_zones(names, zone_ids, count)
+    except TooFewZones as error:
+        raise pulumi.RunError(str(error))  # a clean stop with the message, no traceback
 
 
 @dataclass
@@ -80,7 +91,7 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         zones = pulumi.Output.all(found.names, found.zone_ids).apply(
-            lambda a: pick_zones(a[0], a[1], args.zone_count))
+            lambda a: _zones_or_stop(a[0], a[1], args.zone_count))
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
 
         self.vpc = aws.ec2.Vpc(

@@ -14,7 +14,7 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import ClientError
 
-from ops.stackfiles import load_settings
+from ops.stackfiles import StackFileError, load_settings
 from stacks.problems import ConfigError
 
 
@@ -42,7 +42,7 @@ def stray_log_groups(session: boto3.session.Session, region: str, cluster_name: 
 def main(stack: str, delete: bool, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
     try:
         settings = load_settings(stack)
-    except (FileNotFoundError, ConfigError) as error:
+    except (FileNotFoundError, StackFileError, ConfigError) as error:
         print(f"error: {error}", file=err)
         return 2
     session = session or boto3.session.Session()

@@ -24,9 +24,10 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from stacks.config import Settings, load, read_pulumi_config
+from stacks.config import Settings, as_pulumi_config_value, load_raw, read_pulumi_config
 from stacks.platform import build
 from stacks.problems import ConfigError
+from stacks.secure import SecureValue
 
 PROJECT = "eks-platform"
 ACCOUNT = "123456789012"
@@ -293,8 +294,7 @@ class Evaluation:
 
 def pulumi_config(values: dict[str, Any]) -> dict[str, str]:
     """Config as Pulumi hands it to a program: structured values as JSON text, scalars as strings."""
-    return {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
-            for k, v in values.items()}
+    return {k: as_pulumi_config_value(v) for k, v in values.items()}
 
 
 def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
@@ -307,14 +307,13 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
     monitor = PlatformMonitor(PlatformMocks(region))
     set_root_resource(None)
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger)
-    set_all_config(pulumi_config(config), [])
+    set_all_config(pulumi_config(config), [k for k, v in config.items() if isinstance(v, SecureValue)])
 
     outputs: dict[str, Any] = {}
     loaded: list[Settings] = []
 
     def run() -> None:
-        raw, region_ = read_pulumi_config()
-        loaded.append(load(stack, raw, region_))
+        loaded.append(load_raw(stack, read_pulumi_config()))
         outputs.update(build(loaded[0]))
 
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
-from ops.stackfiles import PROJECT_DIR, read_stack_config
+from ops.stackfiles import PROJECT_DIR, StackFileError, read_stack_config
 
 HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
           "registers; values AWS computes are placeholders.")
@@ -50,7 +50,7 @@ def render(evaluation: Evaluation) -> str:
 def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR, cost: bool = False) -> int:
     try:
         evaluation = evaluate(stack, read_stack_config(stack, project_dir))
-    except FileNotFoundError as error:
+    except (FileNotFoundError, StackFileError) as error:
         print(f"error: {error}", file=err)
         return 2
     if evaluation.error:

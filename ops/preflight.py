@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components.network import EKS_UNSUPPORTED_ZONE_IDS, pick_zones
 from ops.secrets_provider import current
-from ops.stackfiles import PROJECT_DIR, load_settings
+from ops.stackfiles import PROJECT_DIR, StackFileError, load_settings
 from stacks import eks_versions
 from stacks.config import NAMESPACE, Settings
 from stacks.problems import ConfigError
@@ -203,7 +203,7 @@ def secrets_provider_check(stack: str, project_dir: Path = PROJECT_DIR) -> Check
 def main(stack: str, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
     try:
         settings = load_settings(stack)
-    except (FileNotFoundError, ConfigError) as error:
+    except (FileNotFoundError, StackFileError, ConfigError) as error:
         print(f"error: {error}", file=err)
         return 2
     checks = [secrets_provider_check(stack), *run_checks(settings, session or boto3.session.Session())]

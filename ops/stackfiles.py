@@ -1,34 +1,99 @@
-"""Reading a stack's `Pulumi.<stack>.yaml` as the program would see its configuration."""
+"""Reading a stack's `Pulumi.<stack>.yaml` as the Pulumi CLI does and handing it to the program as it would.
+
+The CLI parses stack files as YAML 1.2: `yes`, `on` and `no` are text, not booleans, and an unquoted
+date stays text; so does this reader (PyYAML alone is YAML 1.1). Values reach the program as the CLI
+passes them (maps and lists as JSON, scalars as text, see `stacks.config.decode`), so the offline tools
+and `pulumi up` see the same configuration. A broken file is reported with its name, line and cause.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stacks.config import NAMESPACE, Settings, load
+from stacks.config import KNOWN_NAMESPACES, NAMESPACE, RawConfig, Settings, as_pulumi_config_value, decode, load_raw
+from stacks.secure import SecureValue, placeholder
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class StackFileError(Exception):
+    """A stack file that is not valid YAML or not shaped like a Pulumi stack file."""
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 core-schema scalars: booleans are only true/false, no dates,
+    no sexagesimal or old-style octal numbers."""
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                   list("-+0123456789"))
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
 
 
 def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+def _parse(path: Path) -> Any:
+    text = path.read_text()
+    try:
+        return yaml.load(text, Loader=Yaml12Loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        cause = getattr(error, "problem", None) or str(error)
+        if "\t" in cause or "'\\t'" in cause:
+            cause = "a tab: indent with spaces only"
+        raise StackFileError(f"{path.name}{where}: {cause}") from None
+
+
 def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The stack file's `config:` map. A `{secure: ...}` value cannot be decrypted offline: it is
-    replaced by a placeholder string so the program still sees that the secret is set."""
+    """The stack file's `config:` map. A `{secure: ...}` value cannot be decrypted offline: it becomes a
+    `SecureValue` placeholder, so the program still sees that the secret is set, and that it is a secret."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(project_dir))}")
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    return {key: "offline-placeholder-secret" if isinstance(v, dict) and set(v) == {"secure"} else v
+    document = _parse(path)
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path.name}: must be a map with a `config:` key, found a {type(document).__name__}")
+    config = document.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path.name}: `config:` must be a map of `namespace:key: value`, found a "
+                             f"{type(config).__name__}")
+    return {str(key): placeholder(str(key)) if isinstance(v, dict) and set(v) == {"secure"} else v
             for key, v in config.items()}
 
 
+def raw_config(config: dict[str, Any]) -> RawConfig:
+    """What the program would read from this configuration (see `stacks.config.read_pulumi_config`)."""
+    values = {k.split(":", 1)[1]: decode(as_pulumi_config_value(v), k.split(":", 1)[1])
+              for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
+    secret = frozenset(k.split(":", 1)[1] for k, v in config.items()
+                       if k.startswith(f"{NAMESPACE}:") and isinstance(v, SecureValue))
+    others = tuple(k for k in config if k.partition(":")[0] not in (NAMESPACE, *KNOWN_NAMESPACES))
+    region = config.get("aws:region")
+    return RawConfig(values, as_pulumi_config_value(region) if region is not None else None, secret, others)
+
+
 def load_settings(stack: str, project_dir: Path = PROJECT_DIR) -> Settings:
-    """The validated `Settings` of a stack file (raises `FileNotFoundError` or `ConfigError`)."""
-    config = read_stack_config(stack, project_dir)
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
-    return load(stack, raw, config.get("aws:region"))
+    """The validated `Settings` of a stack file (raises `FileNotFoundError`, `StackFileError` or `ConfigError`)."""
+    return load_raw(stack, raw_config(read_stack_config(stack, project_dir)))

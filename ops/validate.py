@@ -18,7 +18,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from components.tenancy import RESERVED_NAMESPACES
-from ops.stackfiles import load_settings
+from ops.stackfiles import StackFileError, load_settings
 from stacks.config import Settings
 from stacks.problems import ConfigError
 
@@ -156,7 +156,7 @@ def main(stack: str, wait: str | None, out: TextIO, err: TextIO, session: boto3.
     try:
         settings = load_settings(stack)
         wait_seconds = parse_duration(wait) if wait else 0
-    except (FileNotFoundError, ConfigError, ValueError) as error:
+    except (FileNotFoundError, StackFileError, ConfigError, ValueError) as error:
         print(f"error: {error}", file=err)
         return 2
     rows = validate(settings, session or boto3.session.Session(),

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import json
 import re
+import types
 import typing
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from types import SimpleNamespace
+from typing import Annotated, Any, Collection
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from stacks import rules
 from stacks.problems import ConfigError, Problem
 from stacks.profiles import PROFILES, Profile
-from stacks.schema import SECRET_KEYS, PlatformConfig
+from stacks.schema import SECRET_KEYS, NodeGroupConfig, NodeGroupName, PlatformConfig, TeamConfig
 
 NAMESPACE = "eks-platform"
 GPU_GROUP_DEFAULTS = {"capacityType": "ON_DEMAND", "diskSizeGiB": 100}
@@ -46,27 +50,77 @@ class Settings:
         return {**base, **self.config.tags}
 
 
-def read_pulumi_config() -> tuple[dict[str, Any], str | None]:
-    """Every `eks-platform:` key of the running stack (JSON blocks decoded) and `aws:region`."""
+@dataclass(frozen=True)
+class RawConfig:
+    """A stack's configuration as the program receives it from Pulumi."""
+
+    values: dict[str, Any]
+    region: Any
+    secret_keys: frozenset[str]
+    other_keys: tuple[str, ...]
+
+
+KNOWN_NAMESPACES = ("aws", "pulumi", "kubernetes", "random", "eks")
+
+
+def read_pulumi_config() -> RawConfig:
+    """Every `eks-platform:` key of the running stack (decoded as the schema types it), `aws:region`, which
+    keys were set as secrets, and keys of namespaces that look like a misspelt `eks-platform:`."""
     from pulumi.runtime import config as runtime_config
 
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    raw = {}
+    raw, others = {}, []
     for key in sorted(keys):
         namespace, _, name = key.partition(":")
         if namespace == NAMESPACE:
-            raw[name] = decode(runtime_config.get_config(key))
-    return raw, runtime_config.get_config("aws:region")
+            raw[name] = decode(runtime_config.get_config(key), name)
+        elif namespace not in KNOWN_NAMESPACES:
+            others.append(key)
+    secret = frozenset(k.partition(":")[2] for k in keys
+                       if k.startswith(f"{NAMESPACE}:") and runtime_config.is_config_secret(k))
+    return RawConfig(raw, runtime_config.get_config("aws:region"), secret, tuple(others))
 
 
-def decode(value: Any) -> Any:
-    """Pulumi hands structured config values over as JSON text; scalars stay strings."""
+def as_pulumi_config_value(value: Any) -> str:
+    """How the Pulumi CLI hands a stack-file value to the program: maps and lists as JSON, scalars as text."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
+
+
+def decode(value: Any, key: str | None = None) -> Any:
+    """A config value as the program reads it: JSON maps and lists decoded; a top-level boolean or number
+    key's text (the CLI passes `inClusterLayer: false` as "false") as that type; any other text as is."""
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
+    field = _top_level_fields().get(key)
+    if isinstance(value, str) and field is not None:
+        if "bool" in str(field.annotation) and value in ("true", "false"):
+            return value == "true"
+        if "int" in str(field.annotation) and re.fullmatch(r"-?\d+", value):
+            return int(value)
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def _top_level_fields() -> dict[str, Any]:
+    return {f.alias or n: f for n, f in PlatformConfig.model_fields.items()}
+
+
+def other_namespace_problems(keys: Collection[str]) -> list[Problem]:
+    """Keys of unknown namespaces that look like a misspelt `eks-platform:` are unknown keys."""
+    problems = []
+    for key in keys:
+        namespace, _, name = key.partition(":")
+        if difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.6):
+            problems.append(Problem(key, key, f"unknown namespace '{namespace}': did you mean "
+                                              f"'{NAMESPACE}:{name}'?"))
+    return problems
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -122,6 +176,12 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 model = annotation
                 break
+            if origin in (typing.Union, types.UnionType):
+                models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+                if not models:
+                    return None
+                annotation = models[0]
+                continue
             if origin in (dict, tuple) and args:
                 if not pending:
                     return None
@@ -138,43 +198,189 @@ def _known_keys(loc: tuple) -> list[str]:
 
 
 def _path(loc: tuple) -> str:
-    parts = []
+    parts: list[str] = []
     for step in loc:
-        if isinstance(step, int):
+        if isinstance(step, int) and parts:
             parts[-1] = f"{parts[-1]}[{step}]"
         elif step != "[key]":
             parts.append(str(step))
     return ".".join(parts)
 
 
-def _schema_problems(merged: dict[str, Any]) -> list[Problem]:
-    try:
-        PlatformConfig.model_validate(merged)
-    except ValidationError as error:
-        problems = []
-        for detail in error.errors(include_url=False):
-            loc = detail["loc"]
-            if detail["type"] == "extra_forbidden":
-                known = _known_keys(loc[:-1])
-                close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                message = f"unknown key; {hint}known keys: {', '.join(known)}"
-                problems.append(Problem(_path(loc), loc[-1], message))
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    camel = _camel(key)
+    close = [camel] if camel in known and camel != key else difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown key; {hint}known keys: {', '.join(known)}" if known else "unknown key: this block takes no keys"
+
+
+_WORDS = {
+    "int_type": "must be a whole number, e.g. 3 (unquoted, no decimals)",
+    "int_from_float": "must be a whole number, e.g. 3 (no decimals)",
+    "bool_type": "must be true or false (unquoted)",
+    "string_type": "must be text",
+    "dict_type": "must be a map of keys to values",
+    "model_type": "must be a map of keys to values",
+    "model_attributes_type": "must be a map of keys to values",
+    "list_type": "must be a list, e.g. [a, b]",
+    "tuple_type": "must be a list, e.g. [a, b]",
+}
+
+
+def _message(detail: dict[str, Any], loc: tuple) -> str:
+    kind, context = detail["type"], detail.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"must be one of: {context.get('expected', '').replace(' or ', ', ')}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {context.get('ge', context.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {context.get('le', context.get('lt'))}"
+    if kind == "too_short":
+        return f"must have at least {context.get('min_length')} entr{'y' if context.get('min_length') == 1 else 'ies'}"
+    if kind == "too_long":
+        return f"must have at most {context.get('max_length')} entries"
+    if kind == "string_type":
+        shown = json.dumps(detail.get("input"), default=str)
+        return f"must be text; quote it: \"{shown.strip(chr(34))}\"" if detail.get("input") is not None else "must be text"
+    if kind in _WORDS:
+        if kind.endswith(("dict_type", "model_type", "model_attributes_type")):
+            known = _known_keys(tuple(s for s in loc if s != "[key]"))
+            return _WORDS[kind] + (f" with the keys {', '.join(known)}" if known else "")
+        return _WORDS[kind]
+    if kind == "value_error":
+        return detail["msg"].removeprefix("Value error, ")
+    return detail["msg"]
+
+
+def _shown(value: Any, loc: tuple) -> Any:
+    if loc and loc[0] in SECRET_KEYS:
+        return "[secret]"
+    if isinstance(value, SecretStr):
+        return "[secret]"
+    return value
+
+
+def _problems_from(error: ValidationError, prefix: tuple) -> list[Problem]:
+    problems = []
+    for detail in error.errors(include_url=False):
+        loc = (*prefix, *detail["loc"])
+        if detail["type"] == "extra_forbidden":
+            problems.append(Problem(_path(loc), loc[-1], unknown_key_message(str(loc[-1]), _known_keys(loc[:-1]))))
+            continue
+        message = _message(detail, loc)
+        if loc and loc[-1] == "[key]":
+            message = f"key {message}"
+        value = detail.get("input")
+        if value is None and detail["type"] != "missing":
+            message += "; an empty value: give one or remove the key"
+            if loc[-1:] == ("slackChannel",):
+                message += ' (YAML reads an unquoted #alerts as a comment: quote it, "#alerts")'
+        problems.append(Problem(_path(loc), _shown(value, loc), message))
+    return problems
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(name: str) -> TypeAdapter:
+    field = PlatformConfig.model_fields[name]
+    return TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
+
+
+@functools.lru_cache(maxsize=None)
+def _type_adapter(type_: Any) -> TypeAdapter:
+    return TypeAdapter(type_)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter:
+    field = model.model_fields[name]
+    return TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
+
+
+def _partial(model: Any, raw: Any) -> SimpleNamespace | None:
+    """The fields of a block that failed validation which are valid on their own: rules can still check them."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)) or not isinstance(raw, dict):
+        return None
+    parts = {}
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        if alias in raw:
+            try:
+                parts[name] = _field_adapter(model, name).validate_python(raw[alias])
+            except ValidationError:
                 continue
-            message = detail["msg"].removeprefix("Value error, ")
-            if detail["type"] == "missing":
-                message = "is required"
-            if loc and loc[-1] == "[key]":
-                message = f"key {message}"
-            value = "[secret]" if loc and loc[0] in SECRET_KEYS else detail.get("input")
-            problems.append(Problem(_path(loc), value, message))
-        return problems
-    return []
+        elif not field.is_required():
+            parts[name] = field.get_default(call_default_factory=True)
+    return SimpleNamespace(**parts)
 
 
-def load(stack: str, raw: dict[str, Any], region: str | None) -> Settings:
-    """Validate a stack's raw configuration against its environment profile, all problems at once."""
+def _block_model(annotation: Any) -> Any:
+    models = [a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if models else None
+
+
+_MAPS = {"node_groups": (NodeGroupName, NodeGroupConfig), "teams": (NodeGroupName, TeamConfig)}
+
+
+def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """Every top-level field validated on its own (every entry of the node group and team maps too), so that
+    one bad value hides no other problem: the values that passed, by field name, and the problems."""
+    values: dict[str, Any] = {}
     problems: list[Problem] = []
+    aliases = {(f.alias or n): n for n, f in PlatformConfig.model_fields.items()}
+    for key in merged:
+        if key not in aliases:
+            problems.append(Problem(key, key, unknown_key_message(key, list(aliases))))
+    for alias, name in aliases.items():
+        field = PlatformConfig.model_fields[name]
+        if alias not in merged:
+            if field.is_required():
+                problems.append(Problem(alias, None, "is required"))
+            else:
+                values[name] = field.get_default(call_default_factory=True)
+            continue
+        raw = merged[alias]
+        if name in _MAPS and isinstance(raw, dict) and raw:
+            key_type, entry_type = _MAPS[name]
+            entries = {}
+            for key, entry in raw.items():
+                try:
+                    _type_adapter(key_type).validate_python(key)
+                    entries[key] = _type_adapter(entry_type).validate_python(entry)
+                except ValidationError as error:
+                    prefix = (alias, key) if isinstance(key, str) else (alias,)
+                    problems += _problems_from(error, prefix)
+                    partial = _partial(entry_type, entry) if isinstance(key, str) else None
+                    if partial is not None:
+                        entries[key] = partial
+            values[name] = entries
+            continue
+        try:
+            values[name] = _adapter(name).validate_python(raw)
+        except ValidationError as error:
+            problems += _problems_from(error, (alias,))
+            partial = _partial(_block_model(field.annotation), raw)
+            if partial is not None:
+                values[name] = partial
+    return values, problems
+
+
+def load_raw(stack: str, config: RawConfig) -> Settings:
+    return load(stack, config.values, config.region, config.secret_keys, other_keys=config.other_keys)
+
+
+def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[str] | None = None,
+         today: date | None = None, other_keys: Collection[str] = ()) -> Settings:
+    """Validate a stack's raw configuration against its environment profile, all problems at once.
+
+    `secret_keys` are the config keys set with `pulumi config set --secret` (None: unknown, not checked)."""
+    problems: list[Problem] = other_namespace_problems(other_keys)
     if not isinstance(region, str) or not _REGION.match(region):
         problems.append(Problem("aws:region", region, "must be set to an AWS region, e.g. us-east-1"))
     environment = raw.get("environment")
@@ -182,9 +388,14 @@ def load(stack: str, raw: dict[str, Any], region: str | None) -> Settings:
     if profile is None:
         problems.append(Problem("environment", environment, f"must be one of: {', '.join(PROFILES)}"))
     merged = merge_with_profile(raw, profile or PROFILES["dev"], stack)
-    problems += [p for p in _schema_problems(merged) if profile or p.path != "environment"]
+    values, schema_problems = validate_fields(merged)
+    problems += [p for p in schema_problems if profile or p.path != "environment"]
+    if secret_keys is not None:
+        problems += [Problem(key, "[secret]", f"is a secret: set it with `pulumi config set --secret {key} ...` "
+                                              "so it is stored encrypted, never in plain text")
+                     for key in SECRET_KEYS if key in raw and key not in secret_keys]
     if profile:
-        problems += rules.check(merged, profile)
+        problems += rules.check(values, profile, today or date.today(), region if isinstance(region, str) else None)
     if problems:
         raise ConfigError(stack, problems)
     return Settings(stack=stack, region=region, config=PlatformConfig.model_validate(merged), profile=profile)

@@ -1,51 +1,70 @@
-"""Checks across fields and against the environment profile.
+"""Checks across fields, against the environment profile and against what AWS and Kubernetes accept.
 
-They read the merged raw configuration and skip any value of the wrong type (the schema reports
-those), so that one run reports every problem at once.
+They run on the validated values (`stacks.config.validate_fields`): a field that failed validation is
+absent and the checks that need it are skipped, so that one run reports every problem at once.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 from typing import Any, Iterator
 
 from components.instance_types import architecture, is_nvidia_gpu
+from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.tenancy import RESERVED_NAMESPACES
 from stacks import eks_versions
 from stacks.problems import Problem
 from stacks.profiles import Profile
+from stacks.regions import zone_problem
+from stacks.schema import NodeGroupConfig
+
+PLATFORM_TAGS = ("platform", "environment", "stack", "cluster")
+RESOURCE_TAGS = ("Name", "kubernetes.io/cluster/<cluster>", "kubernetes.io/role/elb")  # the most one resource adds
+MAX_TAGS = 50
+MAX_USER_TAGS = MAX_TAGS - len(PLATFORM_TAGS) - len(RESOURCE_TAGS)
+ASG_TAG_KEY_LIMIT = 128
+NODE_TEMPLATE_PREFIX = "k8s.io/cluster-autoscaler/node-template/"
+RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
+ACM_DOMAIN_LIMIT = 64  # the certificate's first domain name is its common name
+EKS_REFUSED_PUBLIC_RANGES = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4"))
 
 
-def _ints(group: dict, *keys: str) -> list[int] | None:
-    values = [group.get(k) for k in keys]
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return values
-    return None
+def _reserved_label(key: str) -> bool:
+    prefix = key.rpartition("/")[0]
+    return any(prefix == d or prefix.endswith(f".{d}") for d in RESERVED_LABEL_DOMAINS)
 
 
-def _instance_types(group: dict) -> list[str]:
-    types = group.get("instanceTypes")
-    if isinstance(types, list) and all(isinstance(t, str) for t in types):
-        return types
-    return []
+def _get(block: Any, name: str, default: Any = None) -> Any:
+    """A validated value of a block, or `default` where that value failed validation (reported already)."""
+    return getattr(block, name, default)
 
 
-def _node_group_problems(name: str, group: dict) -> Iterator[Problem]:
+def _node_group_problems(name: str, group: NodeGroupConfig) -> Iterator[Problem]:
     path = f"nodeGroups.{name}"
-    sizes = _ints(group, "minSize", "maxSize", "desiredSize")
-    if sizes:
+    sizes = [_get(group, k) for k in ("min_size", "max_size", "desired_size")]
+    if None not in sizes:
         min_size, max_size, desired = sizes
         if min_size > max_size:
             yield Problem(f"{path}.minSize", min_size, f"must not exceed maxSize ({max_size})")
         elif not min_size <= desired <= max_size:
             yield Problem(f"{path}.desiredSize", desired, f"must be between minSize ({min_size}) and maxSize ({max_size})")
-    types = _instance_types(group)
-    gpu = group.get("gpu") is True
-    if gpu:
+    types = list(_get(group, "instance_types", ()))
+    taints, labels = _get(group, "taints", ()), _get(group, "labels", {})
+    if _get(group, "gpu"):
         not_gpu = [t for t in types if not is_nvidia_gpu(t)]
         if not_gpu:
             yield Problem(f"{path}.instanceTypes", not_gpu,
                           "a GPU group (gpu: true) needs NVIDIA GPU instance types (g4dn, g5, g6, g6e, p4d, p5, ...)")
+        for i, taint in enumerate(taints):
+            if taint.key == GPU_TAINT["key"]:
+                yield Problem(f"{path}.taints[{i}].key", taint.key,
+                              "a GPU group gets the nvidia.com/gpu=true:NoSchedule taint already; remove this one")
+        for key in (GPU_LABEL[0], ACCELERATOR_LABEL):
+            if key in labels:
+                yield Problem(f"{path}.labels.{key}", key, "is set by the platform on GPU groups; remove it")
     else:
         gpu_types = [t for t in types if is_nvidia_gpu(t)]
         if gpu_types:
@@ -55,15 +74,41 @@ def _node_group_problems(name: str, group: dict) -> Iterator[Problem]:
     if len(architectures) > 1:
         yield Problem(f"{path}.instanceTypes", types,
                       f"must all share one CPU architecture (one AMI per group), got {', '.join(architectures)}")
+    keys = [(f"{path}.labels.{k}", k, f"label/{k}") for k in labels] + \
+        [(f"{path}.taints[{i}].key", t.key, f"taint/{t.key}") for i, t in enumerate(taints)]
+    for where, key, tag in keys:
+        if _reserved_label(key):
+            yield Problem(where, key, "uses a prefix reserved for Kubernetes (kubernetes.io/, k8s.io/): EKS refuses it")
+        elif len(NODE_TEMPLATE_PREFIX + tag) > ASG_TAG_KEY_LIMIT:
+            yield Problem(where, key, f"is too long: the autoscaler's tag {NODE_TEMPLATE_PREFIX}{tag[:20]}... must fit "
+                                      f"{ASG_TAG_KEY_LIMIT} characters, so at most "
+                                      f"{ASG_TAG_KEY_LIMIT - len(NODE_TEMPLATE_PREFIX) - len(tag.split('/')[0]) - 1}")
+
+
+def _node_groups_problems(groups: dict[str, NodeGroupConfig], profile: Profile) -> Iterator[Problem]:
+    for name, group in groups.items():
+        yield from _node_group_problems(name, group)
+    if not groups:
+        return
+    general = {n: g for n, g in groups.items() if _get(g, "gpu") is False}
+    if not general:
+        yield Problem("nodeGroups", sorted(groups), "needs at least one non-GPU group to run the platform's services")
+        return
+    if all(any(t.effect in ("NoSchedule", "NoExecute") for t in _get(g, "taints", ())) for g in general.values()):
+        yield Problem("nodeGroups", sorted(general), "every non-GPU group is tainted NoSchedule or NoExecute: the "
+                                                     "platform's services would have nowhere to run; leave one untainted")
+    on_demand = sum(_get(g, "min_size", 0) for g in general.values() if _get(g, "capacity_type") == "ON_DEMAND")
+    if on_demand < profile.min_on_demand_nodes:
+        yield Problem("nodeGroups", f"{on_demand} ON_DEMAND non-GPU nodes at minSize",
+                      f"{profile.name} needs at least {profile.min_on_demand_nodes} (sum of minSize over ON_DEMAND "
+                      "non-GPU groups)")
 
 
 def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
     claimed: dict[str, str] = {}
+    resource_names: dict[str, str] = {}
     for team, config in teams.items():
-        namespaces = config.get("namespaces") if isinstance(config, dict) else None
-        if not isinstance(namespaces, list):
-            continue
-        for i, ns in enumerate(namespaces):
+        for i, ns in enumerate(_get(config, "namespaces", ())):
             path = f"teams.{team}.namespaces[{i}]"
             if ns in RESERVED_NAMESPACES:
                 yield Problem(path, ns, f"is a platform namespace; reserved: {', '.join(RESERVED_NAMESPACES)}")
@@ -71,28 +116,27 @@ def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
                 yield Problem(path, ns, f"is already claimed by team '{claimed[ns]}'; a namespace belongs to one team")
             else:
                 claimed[ns] = team
+                resource = f"{team}-{ns}"
+                if resource in resource_names:
+                    yield Problem(path, ns, f"gives the resource name '{resource}' that {resource_names[resource]} "
+                                            "gives too: rename the team or the namespace")
+                resource_names.setdefault(resource, path)
 
 
-def _principals(merged: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Every IAM principal given an EKS access entry, with its config path."""
-    admins = merged.get("adminRoleArns")
-    for i, arn in enumerate(admins if isinstance(admins, list) else []):
+def _principals(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for i, arn in enumerate(values.get("admin_role_arns") or ()):
         yield f"adminRoleArns[{i}]", arn
-    teams = merged.get("teams")
-    for team, config in (teams.items() if isinstance(teams, dict) else []):
-        arns = config.get("roleArns") if isinstance(config, dict) else None
-        for i, arn in enumerate(arns if isinstance(arns, list) else []):
+    for team, config in (values.get("teams") or {}).items():
+        for i, arn in enumerate(_get(config, "role_arns", ())):
             yield f"teams.{team}.roleArns[{i}]", arn
-    if merged.get("previewRoleArn") is not None:
-        yield "previewRoleArn", merged["previewRoleArn"]
+    if values.get("preview_role_arn"):
+        yield "previewRoleArn", values["preview_role_arn"]
 
 
-def _duplicate_principals(merged: dict[str, Any]) -> Iterator[Problem]:
+def _duplicate_principals(values: dict[str, Any]) -> Iterator[Problem]:
     seen: dict[str, str] = {}
     role_names: dict[tuple[str, str], str] = {}
-    for path, arn in _principals(merged):
-        if not isinstance(arn, str):
-            continue
+    for path, arn in _principals(values):
         if arn in seen:
             yield Problem(path, arn, f"is already given access as {seen[arn]}: EKS allows one access entry per "
                                      "principal (and the deploying role is cluster admin by creation)")
@@ -105,46 +149,70 @@ def _duplicate_principals(merged: dict[str, Any]) -> Iterator[Problem]:
         role_names.setdefault(key, path)
 
 
-def _version_problems(merged: dict[str, Any], today: date) -> Iterator[Problem]:
-    version = merged.get("kubernetesVersion")
-    if version in eks_versions.VERSIONS and eks_versions.phase(version, today) == "ended":
-        yield Problem("kubernetesVersion", version,
-                      f"EKS support ended on {eks_versions.VERSIONS[version].extended_end}; supported now: "
-                      f"{', '.join(v for v in eks_versions.VERSIONS if eks_versions.phase(v, today) != 'ended')}")
+def _endpoint_problems(cidrs: tuple[str, ...], profile: Profile) -> Iterator[Problem]:
+    networks = []
+    for i, cidr in enumerate(cidrs):
+        network = ipaddress.ip_network(cidr)
+        if str(network) != cidr:
+            yield Problem(f"endpoint.publicAccessCidrs[{i}]", cidr, f"write it as {network}")
+        if any(network.subnet_of(r) for r in EKS_REFUSED_PUBLIC_RANGES):
+            yield Problem(f"endpoint.publicAccessCidrs[{i}]", cidr,
+                          "is a private or reserved range: EKS accepts only public ranges for the public endpoint "
+                          "(the private endpoint already serves the VPC)")
+        networks.append(network)
+    everything = list(ipaddress.collapse_addresses(networks)) == [ipaddress.ip_network("0.0.0.0/0")]
+    if everything and not profile.allow_open_endpoint:
+        yield Problem("endpoint.publicAccessCidrs", list(cidrs),
+                      f"{profile.name} must not open the API endpoint to the internet (these ranges together cover "
+                      "0.0.0.0/0): list your CIDRs, or [] for a private-only endpoint")
 
 
-def check(merged: dict[str, Any], profile: Profile, today: date | None = None) -> list[Problem]:
-    problems: list[Problem] = [*_duplicate_principals(merged), *_version_problems(merged, today or date.today())]
-    teams = merged.get("teams")
-    if isinstance(teams, dict):
-        problems.extend(_team_problems(teams))
-    groups = merged.get("nodeGroups")
-    if isinstance(groups, dict):
-        valid_groups = {n: g for n, g in groups.items() if isinstance(g, dict)}
-        for name, group in valid_groups.items():
-            problems.extend(_node_group_problems(name, group))
-        if valid_groups and all(g.get("gpu") is True for g in valid_groups.values()):
-            problems.append(Problem("nodeGroups", sorted(valid_groups),
-                                    "needs at least one non-GPU group to run the platform's services"))
-        on_demand = sum(
-            g["minSize"] for g in valid_groups.values()
-            if g.get("gpu") is not True and g.get("capacityType") == "ON_DEMAND" and _ints(g, "minSize")
-        )
-        if on_demand < profile.min_on_demand_nodes:
-            problems.append(Problem(
-                "nodeGroups", f"{on_demand} ON_DEMAND non-GPU nodes at minSize",
-                f"{profile.name} needs at least {profile.min_on_demand_nodes} (sum of minSize over ON_DEMAND non-GPU groups)",
-            ))
+def _tag_problems(tags: dict[str, str]) -> Iterator[Problem]:
+    if len(tags) > MAX_USER_TAGS:
+        yield Problem("tags", f"{len(tags)} tags", f"at most {MAX_USER_TAGS}: AWS allows {MAX_TAGS} per resource and "
+                                                   f"the platform adds up to {MAX_TAGS - MAX_USER_TAGS} of its own")
+    seen: dict[str, str] = {}
+    for key in tags:
+        lowered = key.lower()
+        if lowered in PLATFORM_TAGS:
+            yield Problem(f"tags.{key}", key, f"is a tag the platform sets ({', '.join(PLATFORM_TAGS)}); "
+                                              "choose another key")
+        elif lowered in seen:
+            yield Problem(f"tags.{key}", key, f"differs from tag '{seen[lowered]}' only in case: AWS treats them "
+                                              "as one in some services; keep one")
+        seen.setdefault(lowered, key)
 
-    network = merged.get("network")
-    if isinstance(network, dict) and network.get("natGateways") == "single" and not profile.allow_single_nat:
+
+def check(values: dict[str, Any], profile: Profile, today: date, region: str | None = None) -> list[Problem]:
+    problems: list[Problem] = [*_duplicate_principals(values)]
+    version = values.get("kubernetes_version")
+    if version and eks_versions.phase(version, today) == "ended":
+        problems.append(Problem("kubernetesVersion", version, (
+            f"EKS support ended on {eks_versions.VERSIONS[version].extended_end}; supported now: "
+            f"{', '.join(v for v in eks_versions.VERSIONS if eks_versions.phase(v, today) != 'ended')}")))
+    problems += _team_problems(values.get("teams") or {})
+    problems += _node_groups_problems(values.get("node_groups") or {}, profile)
+    network = values.get("network")
+    if _get(network, "nat_gateways") == "single" and not profile.allow_single_nat:
         problems.append(Problem("network.natGateways", "single",
                                 f"{profile.name} needs `perAz` so that losing one zone does not cut egress"))
-
-    endpoint = merged.get("endpoint")
-    cidrs = endpoint.get("publicAccessCidrs") if isinstance(endpoint, dict) else None
-    if isinstance(cidrs, list) and "0.0.0.0/0" in cidrs and not profile.allow_open_endpoint:
-        problems.append(Problem("endpoint.publicAccessCidrs", "0.0.0.0/0",
-                                f"{profile.name} must not open the API endpoint to the internet: list your CIDRs, "
-                                "or [] for a private-only endpoint"))
+    if _get(network, "availability_zones") and region:
+        problem = zone_problem(region, network.availability_zones)
+        if problem:
+            problems.append(problem)
+    endpoint = values.get("endpoint")
+    if _get(endpoint, "public_access_cidrs"):
+        problems += _endpoint_problems(endpoint.public_access_cidrs, profile)
+    problems += _tag_problems(values.get("tags") or {})
+    dns = values.get("dns")
+    if _get(dns, "zone_name") and _get(dns, "subdomain", "") is not None:
+        base = f"{dns.subdomain}.{dns.zone_name}" if _get(dns, "subdomain") else dns.zone_name
+        if len(base) > ACM_DOMAIN_LIMIT:
+            problems.append(Problem("dns.subdomain" if dns.subdomain else "dns.zoneName", base,
+                                    f"the base domain {base} has {len(base)} characters: ACM certificates allow "
+                                    f"{ACM_DOMAIN_LIMIT}"))
+    grafana = values.get("grafana")
+    if _get(grafana, "allowed_cidrs") and "dns" in values and not dns:
+        problems.append(Problem("grafana.allowedCidrs", list(grafana.allowed_cidrs),
+                                "publishes Grafana at grafana.<base domain>: set eks-platform:dns too"))
     return problems

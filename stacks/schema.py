@@ -1,7 +1,8 @@
 """The shape of the `eks-platform:` stack configuration: one pydantic model per config block.
 
-Field aliases are the config keys users write (camelCase); unknown keys are rejected. Checks that
-involve more than one field live in `stacks/rules.py`, so that every problem is reported at once.
+Field aliases are the config keys users write (camelCase, the only spelling accepted); unknown keys are
+rejected. Types are strict: a number is a number (not "5", 5.0 or true), a boolean is true or false, text
+is text. Checks that involve more than one field live in `stacks/rules.py` and run on the validated values.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, StrictStr
 
 from stacks.eks_versions import KNOWN_VERSIONS
 
@@ -88,31 +89,42 @@ def _label_value(value: str) -> str:
     return value
 
 
+_TAG_CHARACTERS = re.compile(r"^[\w\s.:/=+\-@]*$")
+
+
 def _tag_key(value: str) -> str:
     if not 1 <= len(value) <= 128 or value.lower().startswith("aws:"):
         raise ValueError("must be 1-128 characters and must not start with 'aws:'")
+    if not _TAG_CHARACTERS.match(value):
+        raise ValueError("may hold only letters, digits, spaces and _ . : / = + - @")
     return value
 
 
-ClusterName = Annotated[str, AfterValidator(_cluster_name)]
-VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
-PublicCidr = Annotated[str, AfterValidator(_public_cidr)]
-RoleArn = Annotated[str, AfterValidator(_role_arn)]
-InstanceType = Annotated[str, AfterValidator(_instance_type)]
-NodeGroupName = Annotated[str, AfterValidator(_dns_label)]
-LabelKey = Annotated[str, AfterValidator(_label_key)]
-LabelValue = Annotated[str, AfterValidator(_label_value)]
-TagKey = Annotated[str, AfterValidator(_tag_key)]
-TagValue = Annotated[str, Field(max_length=256)]
+def _tag_value(value: str) -> str:
+    if len(value) > 256 or not _TAG_CHARACTERS.match(value):
+        raise ValueError("must be at most 256 letters, digits, spaces and _ . : / = + - @")
+    return value
+
+
+ClusterName = Annotated[StrictStr, AfterValidator(_cluster_name)]
+VpcCidr = Annotated[StrictStr, AfterValidator(_vpc_cidr)]
+PublicCidr = Annotated[StrictStr, AfterValidator(_public_cidr)]
+RoleArn = Annotated[StrictStr, AfterValidator(_role_arn)]
+InstanceType = Annotated[StrictStr, AfterValidator(_instance_type)]
+NodeGroupName = Annotated[StrictStr, AfterValidator(_dns_label)]
+LabelKey = Annotated[StrictStr, AfterValidator(_label_key)]
+LabelValue = Annotated[StrictStr, AfterValidator(_label_value)]
+TagKey = Annotated[StrictStr, AfterValidator(_tag_key)]
+TagValue = Annotated[StrictStr, AfterValidator(_tag_value)]
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class NetworkConfig(_Block):
     cidr: VpcCidr
-    availability_zones: int = Field(alias="availabilityZones", ge=2, le=6)
+    availability_zones: StrictInt = Field(alias="availabilityZones", ge=2, le=6)
     nat_gateways: Literal["single", "perAz"] = Field(alias="natGateways")
 
 
@@ -129,13 +141,13 @@ class Taint(_Block):
 class NodeGroupConfig(_Block):
     instance_types: tuple[InstanceType, ...] = Field(alias="instanceTypes", min_length=1)
     capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(alias="capacityType")
-    min_size: int = Field(alias="minSize", ge=0, le=1000)
-    max_size: int = Field(alias="maxSize", ge=1, le=1000)
-    desired_size: int = Field(alias="desiredSize", ge=0, le=1000)
-    disk_size_gib: int = Field(alias="diskSizeGiB", ge=20, le=16384)
+    min_size: StrictInt = Field(alias="minSize", ge=0, le=1000)
+    max_size: StrictInt = Field(alias="maxSize", ge=1, le=1000)
+    desired_size: StrictInt = Field(alias="desiredSize", ge=0, le=1000)
+    disk_size_gib: StrictInt = Field(alias="diskSizeGiB", ge=20, le=16384)
     labels: dict[LabelKey, LabelValue]
     taints: tuple[Taint, ...]
-    gpu: bool
+    gpu: StrictBool
 
 
 class IngressConfig(_Block):
@@ -149,24 +161,45 @@ def _github_repo(value: str) -> str:
 
 
 class CiRunnerConfig(_Block):
-    github_repo: Annotated[str, AfterValidator(_github_repo)] = Field(alias="githubRepo")
+    github_repo: Annotated[StrictStr, AfterValidator(_github_repo)] = Field(alias="githubRepo")
 
 
 class GrafanaConfig(_Block):
     allowed_cidrs: tuple[PublicCidr, ...] = Field(alias="allowedCidrs")
 
 
+_DURATION = re.compile(r"^([1-9]\d{0,5})(h|d|w|y)$")
+HOURS_PER_UNIT = {"h": 1, "d": 24, "w": 24 * 7, "y": 24 * 365}
+MAX_RETENTION_HOURS = 10 * HOURS_PER_UNIT["y"]
+
+
+def _duration(value: str) -> str:
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError("must be a whole number and a unit h, d, w or y, e.g. 15d")
+    if int(match.group(1)) * HOURS_PER_UNIT[match.group(2)] > MAX_RETENTION_HOURS:
+        raise ValueError("must be at most 10 years (3650d)")
+    return value
+
+
+def _slack_channel(value: str) -> str:
+    if not re.match(r"^#[a-z0-9][a-z0-9._-]{0,79}$", value):
+        raise ValueError("must be a Slack channel like \"#alerts\" (quoted: YAML reads # as a comment): "
+                         "'#', then lowercase letters, digits, '.', '_' or '-'")
+    return value
+
+
 class MonitoringConfig(_Block):
-    prometheus_retention: str = Field(alias="prometheusRetention", pattern=r"^[1-9]\d*(h|d|w|y)$")
-    prometheus_storage_gib: int = Field(alias="prometheusStorageGiB", ge=10, le=16384)
+    prometheus_retention: Annotated[StrictStr, AfterValidator(_duration)] = Field(alias="prometheusRetention")
+    prometheus_storage_gib: StrictInt = Field(alias="prometheusStorageGiB", ge=10, le=16384)
 
 
 class LoggingConfig(_Block):
-    retention_days: int = Field(alias="retentionDays", ge=1, le=3650)
+    retention_days: StrictInt = Field(alias="retentionDays", ge=1, le=3650)
 
 
 class AlertingConfig(_Block):
-    slack_channel: str = Field(alias="slackChannel", pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+    slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
 
 
 def _https_url(value: SecretStr) -> SecretStr:
@@ -177,8 +210,23 @@ def _https_url(value: SecretStr) -> SecretStr:
 
 HttpsUrlSecret = Annotated[SecretStr, AfterValidator(_https_url)]
 
+
+def _password(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < 12:
+        raise ValueError("must be at least 12 characters")
+    return value
+
+
+PasswordSecret = Annotated[SecretStr, AfterValidator(_password)]
+
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _pod_count(value: str) -> str:
+    if not re.match(r"^[1-9][0-9]{0,5}$", value):
+        raise ValueError('must be a pod count in quotes, e.g. "100"')
+    return value
 
 
 def _quantity(value: str) -> str:
@@ -199,29 +247,30 @@ def _subdomain(value: str) -> str:
     return value
 
 
-Quantity = Annotated[str, AfterValidator(_quantity)]
-Domain = Annotated[str, AfterValidator(_domain)]
-Subdomain = Annotated[str, AfterValidator(_subdomain)]
-NamespaceName = Annotated[str, AfterValidator(_dns_label)]
+Quantity = Annotated[StrictStr, AfterValidator(_quantity)]
+Domain = Annotated[StrictStr, AfterValidator(_domain)]
+Subdomain = Annotated[StrictStr, AfterValidator(_subdomain)]
+NamespaceName = Annotated[StrictStr, AfterValidator(_dns_label)]
 
 
 class DnsConfig(_Block):
     zone_name: Domain = Field(alias="zoneName")
-    create_zone: bool = Field(alias="createZone", default=False)
+    create_zone: StrictBool = Field(alias="createZone", default=False)
     subdomain: Subdomain | None = None
 
 
 class QuotaConfig(_Block):
     cpu: Quantity
     memory: Quantity
-    pods: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}$")]
+    pods: Annotated[StrictStr, AfterValidator(_pod_count)]
 
 
 class TeamConfig(_Block):
     namespaces: tuple[NamespaceName, ...] = Field(min_length=1)
     role_arns: tuple[RoleArn, ...] = Field(alias="roleArns", default=())
     quota: QuotaConfig
-SECRET_KEYS = ("grafanaAdminPassword", "slackWebhookUrl")
+
+
 
 
 class PlatformConfig(_Block):
@@ -233,7 +282,7 @@ class PlatformConfig(_Block):
     admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")
     preview_role_arn: RoleArn | None = Field(alias="previewRoleArn", default=None)
     ci_runner: CiRunnerConfig | None = Field(alias="ciRunner", default=None)
-    in_cluster_layer: bool = Field(alias="inClusterLayer", default=True)
+    in_cluster_layer: StrictBool = Field(alias="inClusterLayer", default=True)
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
     tags: dict[TagKey, TagValue]
     ingress: IngressConfig
@@ -241,7 +290,11 @@ class PlatformConfig(_Block):
     grafana: GrafanaConfig
     logging: LoggingConfig
     alerting: AlertingConfig
-    grafana_admin_password: SecretStr | None = Field(alias="grafanaAdminPassword", default=None, min_length=12)
+    grafana_admin_password: PasswordSecret | None = Field(alias="grafanaAdminPassword", default=None)
     slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)
     dns: DnsConfig | None = None
     teams: dict[NodeGroupName, TeamConfig] = Field(default_factory=dict)
+
+
+SECRET_KEYS = tuple(f.alias for f in PlatformConfig.model_fields.values()
+                    if "SecretStr" in str(f.annotation))

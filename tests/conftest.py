@@ -16,6 +16,8 @@ from moto import mock_aws
 
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import read_stack_config
+from stacks.schema import SECRET_KEYS
+from stacks.secure import SecureValue
 
 STACKS = ("dev", "staging", "prod")
 
@@ -26,14 +28,15 @@ kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(ku
 
 def run_stack(stack: str, **overrides: Any) -> Evaluation:
     """Evaluate `stack` with its stack file, each `key=value` override replacing `eks-platform:<key>`
-    (`region=` sets `aws:region`; a value of None removes the key)."""
+    (`region=` sets `aws:region`; a value of None removes the key). Secret keys are set as secrets, as
+    `pulumi config set --secret` does."""
     config = copy.deepcopy(read_stack_config(stack))
     for key, value in overrides.items():
         full = "aws:region" if key == "region" else f"eks-platform:{key}"
         if value is None:
             config.pop(full, None)
         else:
-            config[full] = value
+            config[full] = SecureValue(value) if key in SECRET_KEYS and isinstance(value, str) else value
     return evaluate(stack, config)
 
 

@@ -24,9 +24,9 @@ def problems_of(stack: str, **overrides) -> dict[str, str]:
     ({"network": {"cidr": "10.20.0.1/16"}}, "network.cidr", "no host bits"),
     ({"network": {"cidr": "52.10.0.0/16"}}, "network.cidr", "RFC 1918"),
     ({"network": {"cidr": "10.20.0.0/24"}}, "network.cidr", "/16 to /20"),
-    ({"network": {"availabilityZones": 1}}, "network.availabilityZones", "greater than or equal to 2"),
-    ({"network": {"availabilityZones": 7}}, "network.availabilityZones", "less than or equal to 6"),
-    ({"network": {"natGateways": "two"}}, "network.natGateways", "'single' or 'perAz'"),
+    ({"network": {"availabilityZones": 1}}, "network.availabilityZones", "must be at least 2"),
+    ({"network": {"availabilityZones": 7}}, "network.availabilityZones", "must be at most 6"),
+    ({"network": {"natGateways": "two"}}, "network.natGateways", "must be one of: 'single', 'perAz'"),
     ({"nodeGroups": {"general": {"minSize": 4, "maxSize": 2}}}, "nodeGroups.general.minSize", "maxSize (2)"),
     ({"nodeGroups": {"general": {"desiredSize": 9}}}, "nodeGroups.general.desiredSize", "between minSize"),
     ({"nodeGroups": {"gpu": {"instanceTypes": ["m7i.large"], "gpu": True, "minSize": 0, "maxSize": 1}}},
@@ -38,10 +38,10 @@ def problems_of(stack: str, **overrides) -> dict[str, str]:
     ({"adminRoleArns": ["arn:aws:iam::123:role/admin"]}, "adminRoleArns[0]", "IAM role ARN"),
     ({"adminRoleArns": ["arn:aws:iam::123456789012:user/bob"]}, "adminRoleArns[0]", "IAM role ARN"),
     ({"nodeGroups": {"general": {"taints": [{"key": "a", "value": "b", "effect": "NoWay"}]}}},
-     "nodeGroups.general.taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
+     "nodeGroups.general.taints[0].effect", "'NoSchedule', 'PreferNoSchedule', 'NoExecute'"),
     ({"nodeGroups": {"general": {"labels": {"-bad/key": "x"}}}}, "nodeGroups.general.labels.-bad/key", "label key"),
-    ({"nodeGroups": {"general": {"diskSizeGiB": 10}}}, "nodeGroups.general.diskSizeGiB", "greater than or equal to 20"),
-    ({"nodeGroups": {"general": {"capacityType": "RESERVED"}}}, "nodeGroups.general.capacityType", "'ON_DEMAND' or 'SPOT'"),
+    ({"nodeGroups": {"general": {"diskSizeGiB": 10}}}, "nodeGroups.general.diskSizeGiB", "must be at least 20"),
+    ({"nodeGroups": {"general": {"capacityType": "RESERVED"}}}, "nodeGroups.general.capacityType", "must be one of: 'ON_DEMAND', 'SPOT'"),
     ({"nodeGroups": {"general": {"minSzie": 1}}}, "nodeGroups.general.minSzie", "did you mean 'minSize'"),
     ({"netwrok": {"cidr": "10.0.0.0/16"}}, "netwrok", "did you mean 'network'"),
     ({"tags": {"aws:owner": "x"}}, "tags.aws:owner", "must not start with 'aws:'"),
@@ -56,7 +56,7 @@ def test_bad_value_is_rejected_with_its_key(overrides, key, fragment):
 def test_problem_message_names_key_value_and_what_is_allowed():
     problems = problems_of("dev", network={"availabilityZones": 9})
     assert problems["network.availabilityZones"] == (
-        "eks-platform:network.availabilityZones: Input should be less than or equal to 6 (got 9)")
+        "eks-platform:network.availabilityZones: must be at most 6 (got 9)")
 
 
 def test_all_problems_are_reported_at_once():

@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from stacks import eks_versions, rules
-from stacks.config import merge_with_profile
+from stacks import eks_versions
+from stacks.config import load
+from stacks.problems import ConfigError
 from stacks.profiles import PROFILES
 from tests.conftest import run_stack
 
@@ -34,12 +35,13 @@ def test_extended_support_and_an_approaching_change_are_warned():
 
 
 def test_a_version_past_extended_support_is_rejected_naming_what_is_supported():
-    merged = merge_with_profile({"kubernetesVersion": "1.32"}, PROFILES["dev"], "dev")
-    (problem,) = [p for p in rules.check(merged, PROFILES["dev"], today=date(2027, 4, 1))
-                  if p.path == "kubernetesVersion"]
+    with pytest.raises(ConfigError) as caught:
+        load("dev", {"environment": "dev", "kubernetesVersion": "1.32"}, "us-east-1", today=date(2027, 4, 1))
+    (problem,) = caught.value.problems
+    assert problem.path == "kubernetesVersion"
     assert "EKS support ended on 2027-03-23" in problem.message and "1.36" in problem.message
-    assert not [p for p in rules.check(merged, PROFILES["dev"], today=date(2026, 11, 30))
-                if p.path == "kubernetesVersion"]
+    assert load("dev", {"environment": "dev", "kubernetesVersion": "1.32"}, "us-east-1",
+                today=date(2026, 11, 30)).config.kubernetes_version == "1.32"
 
 
 def test_an_unknown_version_is_rejected():
