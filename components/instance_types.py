@@ -9,6 +9,7 @@ NVIDIA_GPU_FAMILIES = frozenset({
     "p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "p6-b300", "p6e-gb200",
 })
 
+ARM_FAMILIES = frozenset({"a1", "p6e-gb200"})  # Graviton without the `g` option letter
 _FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<options>[a-z-]*)")
 
 
@@ -21,10 +22,10 @@ def is_nvidia_gpu(instance_type: str) -> bool:
 
 
 def architecture(instance_type: str) -> str:
-    """`arm64` for Graviton families (a `g` among the options after the generation: m7g, c7gn, g5g), else `x86_64`."""
+    """`arm64` for Graviton families (a `g` among the options after the generation: m7g, c7gn, g5g; and a1), else `x86_64`."""
     match = _FAMILY.match(family(instance_type))
     options = match.group("options").split("-", 1)[0] if match else ""
-    if family(instance_type) == "p6e-gb200" or "g" in options:
+    if family(instance_type) in ARM_FAMILIES or "g" in options:
         return "arm64"
     return "x86_64"
 

@@ -8,6 +8,7 @@ shape the SDK expects, resource references included, so code that reads them run
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -20,7 +21,8 @@ from google.protobuf.json_format import MessageToDict
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.settings import _get_rpc_manager, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -276,7 +278,7 @@ class Evaluation:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str]
-    error: ConfigError | None = None
+    error: ConfigError | pulumi.RunError | None = None
     settings: Settings | None = None
 
     def of_type(self, type_: str) -> list[Registration]:
@@ -295,6 +297,19 @@ class Evaluation:
 def pulumi_config(values: dict[str, Any]) -> dict[str, str]:
     """Config as Pulumi hands it to a program: structured values as JSON text, scalars as strings."""
     return {k: as_pulumi_config_value(v) for k, v in values.items()}
+
+
+def _settle() -> None:
+    """After a run that stopped with an error: drop its leftover outputs and RPC state (module-level in the
+    SDK), so that its error is not raised again inside the next run."""
+    loop = _ensure_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        _sync_await(asyncio.gather(*pending, return_exceptions=True))
+    runtime_settings.SETTINGS.outputs.clear()
+    _get_rpc_manager().clear()
 
 
 def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
@@ -318,7 +333,8 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
 
     try:
         _sync_await(run_pulumi_func(run))
-    except ConfigError as error:
+    except (ConfigError, pulumi.RunError) as error:  # RunError: the program stopped cleanly with a message
+        _settle()
         return Evaluation(stack, list(monitor.registrations), {}, set(), error)
     resolved, secret = {}, set()
     for key, value in outputs.items():

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Collection
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from stacks import rules
-from stacks.problems import ConfigError, Problem
+from stacks.problems import MISSING, ConfigError, Problem
 from stacks.profiles import PROFILES, Profile
 from stacks.schema import SECRET_KEYS, NodeGroupConfig, NodeGroupName, PlatformConfig, TeamConfig
 
@@ -260,6 +260,8 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
 
 
 def _shown(value: Any, loc: tuple) -> Any:
+    if value is MISSING:
+        return value
     if loc and loc[0] in SECRET_KEYS:
         return "[secret]"
     if isinstance(value, SecretStr):
@@ -277,8 +279,8 @@ def _problems_from(error: ValidationError, prefix: tuple) -> list[Problem]:
         message = _message(detail, loc)
         if loc and loc[-1] == "[key]":
             message = f"key {message}"
-        value = detail.get("input")
-        if value is None and detail["type"] != "missing":
+        value = MISSING if detail["type"] == "missing" else detail.get("input")
+        if value is None:
             message += "; an empty value: give one or remove the key"
             if loc[-1:] == ("slackChannel",):
                 message += ' (YAML reads an unquoted #alerts as a comment: quote it, "#alerts")'
@@ -341,7 +343,7 @@ def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Proble
         field = PlatformConfig.model_fields[name]
         if alias not in merged:
             if field.is_required():
-                problems.append(Problem(alias, None, "is required"))
+                problems.append(Problem(alias, MISSING, "is required"))
             else:
                 values[name] = field.get_default(call_default_factory=True)
             continue

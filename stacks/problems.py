@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+MISSING = type("Missing", (), {"__repr__": lambda self: "MISSING"})()  # a required key that is absent
+
+
 @dataclass(frozen=True)
 class Problem:
     path: str
@@ -19,6 +22,8 @@ class Problem:
         return self.path if ":" in self.path else f"eks-platform:{self.path}"
 
     def __str__(self) -> str:
+        if self.value is MISSING:
+            return f"{self.key}: {self.message}"
         return f"{self.key}: {self.message} (got {json.dumps(self.value, default=str)})"
 
 
