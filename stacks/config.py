@@ -247,8 +247,10 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
     if kind == "too_long":
         return f"must have at most {context.get('max_length')} entries"
     if kind == "string_type":
-        shown = json.dumps(detail.get("input"), default=str)
-        return f"must be text; quote it: \"{shown.strip(chr(34))}\"" if detail.get("input") is not None else "must be text"
+        value = detail.get("input")
+        if isinstance(value, (int, float)) and not (loc and loc[0] in SECRET_KEYS):
+            return f"must be text; quote it: \"{json.dumps(value)}\""
+        return "must be text"
     if kind in _WORDS:
         if kind.endswith(("dict_type", "model_type", "model_attributes_type")):
             known = _known_keys(tuple(s for s in loc if s != "[key]"))
