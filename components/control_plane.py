@@ -43,6 +43,7 @@ class ControlPlaneArgs:
     preview_role_arn: str | None = None
     preview_secret_namespaces: Sequence[str] = ()
     log_retention_days: int = 90
+    upgrade_policy: str = "STANDARD"
     deletion_protection: bool = True
     protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
@@ -66,6 +67,13 @@ def access_entries(args: ControlPlaneArgs) -> dict[str, eks.AccessEntryArgs]:
                 access_scope={"type": "namespace", "namespaces": list(args.preview_secret_namespaces)}),
         })
     return entries
+
+
+def addon_version(addon: str, kubernetes_version: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The add-on version EKS names as the default for this Kubernetes version: a `kubernetesVersion` bump
+    upgrades every managed add-on in the same `pulumi up`, after the control plane."""
+    return aws.eks.get_addon_version_output(addon_name=addon, kubernetes_version=kubernetes_version,
+                                            most_recent=False, opts=pulumi.InvokeOutputOptions(parent=parent)).version
 
 
 class ControlPlane(pulumi.ComponentResource):
@@ -106,16 +114,21 @@ class ControlPlane(pulumi.ComponentResource):
             encryption_config_key_arn=self.kms_key.arn,
             create_oidc_provider=True,
             deletion_protection=args.deletion_protection,
-            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
+            upgrade_policy={"support_type": args.upgrade_policy},
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(
+                enabled=True, version=addon_version("kube-proxy", args.kubernetes_version, self)),
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            vpc_cni_options=eks.VpcCniOptionsArgs(
+                enable_network_policy=True, addon_version=addon_version("vpc-cni", args.kubernetes_version, self)),
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group], protect=args.protect),
         )
 
         pod_identity_agent = aws.eks.Addon(
             f"{name}-pod-identity-agent", cluster_name=self.cluster.eks_cluster.name,
-            addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
+            addon_name="eks-pod-identity-agent",
+            addon_version=addon_version("eks-pod-identity-agent", args.kubernetes_version, self),
+            resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE", opts=child,
         )
         cni_role = aws.iam.Role(f"{name}-vpc-cni", name_prefix=iam_name_prefix(f"{name}-vpc-cni"),
@@ -126,6 +139,7 @@ class ControlPlane(pulumi.ComponentResource):
             service_account="aws-node", role_arn=cni_role.arn, opts=child,
         )
         self.node_prerequisites: list[pulumi.Resource] = [pod_identity_agent, cni_identity]
+        self._kubernetes_version = args.kubernetes_version
 
         self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig_json)
         self.register_outputs({
@@ -140,6 +154,7 @@ class ControlPlane(pulumi.ComponentResource):
         """CoreDNS as a managed add-on once nodes exist (with none it stays DEGRADED: pulumi-eks#1819)."""
         return aws.eks.Addon(
             f"{self._name}-coredns", cluster_name=self.cluster.eks_cluster.name, addon_name="coredns",
+            addon_version=addon_version("coredns", self._kubernetes_version, self),
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(node_groups)),
         )

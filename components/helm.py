@@ -7,7 +7,7 @@ upgrade is rolled back and its leftovers cleaned, and a bounded history allows `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -50,8 +50,14 @@ class Resources:
 
 
 def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[str, Any], timeout_seconds: int,
-            opts: pulumi.ResourceOptions, skip_crds: bool = False) -> k8s.helm.v3.Release:
+            opts: pulumi.ResourceOptions, skip_crds: bool = False,
+            after_delete: Sequence[pulumi.ResourceHook] = ()) -> k8s.helm.v3.Release:
+    """A pinned, atomic release; `after_delete` hooks run once Helm has uninstalled it (e.g. to wait until the
+    load balancer or volumes its objects made are gone, before the nodes and the cluster are deleted)."""
     pinned = CHARTS[chart]
+    if after_delete:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            hooks=pulumi.ResourceHookBinding(after_delete=list(after_delete))))
     return k8s.helm.v3.Release(
         name,
         name=name,

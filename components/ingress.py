@@ -12,7 +12,7 @@ block every Ingress change in the cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import pulumi
 
@@ -33,6 +33,7 @@ class IngressArgs:
     tls_certificate_arn: pulumi.Input[str] | None = None
     resources: Resources | None = None
     job_resources: Resources | None = None
+    after_delete: Sequence[pulumi.ResourceHook] = ()
 
 
 REDIRECT_PORT = 2443
@@ -86,7 +87,7 @@ class Ingress(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
-                               timeout_seconds=600, opts=waits_like(self, opts))
+                               timeout_seconds=600, opts=waits_like(self, opts), after_delete=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.ingress_class = INGRESS_CLASS

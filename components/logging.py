@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -46,6 +46,7 @@ class LokiArgs:
     protect: bool = False
     delete_volumes_with_workload: bool = True
     resources: dict[str, Resources] = field(default_factory=dict)
+    after_delete: Sequence[pulumi.ResourceHook] = ()
 
 
 def bucket_policy(bucket_arn: str) -> str:
@@ -165,7 +166,7 @@ class Loki(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, child)
         values = pulumi.Output.all(self.bucket.bucket, role.arn).apply(lambda a: loki_values(args, a[0], a[1]))
         self.release = release("loki", "loki", ns.metadata.name, values, timeout_seconds=900,
-                               opts=waits_like(self, opts, access))
+                               opts=waits_like(self, opts, access), after_delete=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.register_outputs({"bucket": self.bucket.bucket, "url": LOKI_URL})

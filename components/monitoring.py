@@ -47,6 +47,7 @@ class MonitoringArgs:
     delete_volumes_with_workload: bool = True
     node_labels_for_metrics: Sequence[str] = ()
     resources: dict[str, Resources] = field(default_factory=dict)
+    after_delete: Sequence[pulumi.ResourceHook] = ()
 
 
 def _volume(storage_class: str, gib: int) -> dict[str, Any]:
@@ -167,7 +168,7 @@ class Monitoring(pulumi.ComponentResource):
                             resource=self)
         self.release = release(RELEASE, "kube-prometheus-stack", ns.metadata.name, chart_values(args, slack),
                                timeout_seconds=900, skip_crds=True,
-                               opts=waits_like(self, opts, *secrets))
+                               opts=waits_like(self, opts, *secrets), after_delete=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.alert_delivery = f"slack {args.slack_channel}" if slack else "none: no Slack webhook configured"

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.control_plane import addon_version
 from components.helm import waits_like
 from components.irsa import service_account_role
 
@@ -35,6 +36,7 @@ class StorageArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer_url: pulumi.Input[str]
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+    kubernetes_version: str | None = None
 
 
 class Storage(pulumi.ComponentResource):
@@ -48,6 +50,8 @@ class Storage(pulumi.ComponentResource):
                                                   opts=pulumi.ResourceOptions(parent=self))
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi", cluster_name=args.cluster_name, addon_name="aws-ebs-csi-driver",
+            addon_version=addon_version("aws-ebs-csi-driver", args.kubernetes_version, self)
+            if args.kubernetes_version else None,
             service_account_role_arn=role.arn, resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),

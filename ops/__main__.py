@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 
-from ops import bootstrap, cleanup, plan, preflight, validate
+from ops import bootstrap, cleanup, plan, preflight, teardown, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     clean = commands.add_parser("cleanup", help="after pulumi destroy, remove what EKS re-created (dry run without --yes)")
     clean.add_argument("--stack", required=True)
     clean.add_argument("--yes", action="store_true", help="delete what is found")
+    down = commands.add_parser("teardown", help="find (and with --yes delete) what AWS made for the cluster")
+    down.add_argument("--stack", required=True)
+    down.add_argument("--yes", action="store_true", help="delete what is found (default: report only)")
+    down.add_argument("--delete-volumes", action="store_true", help="also delete volumes a Retain stack keeps")
     args = parser.parse_args(argv)
+    if args.command == "teardown":
+        return teardown.main(args.stack, args.yes, args.delete_volumes, sys.stdout, sys.stderr)
     if args.command == "cleanup":
         return cleanup.main(args.stack, args.yes, sys.stdout, sys.stderr)
     if args.command == "validate":

@@ -55,6 +55,7 @@ class Registration:
     provider: str
     providers: dict[str, str] = field(default_factory=dict)
     transforms: list[Callable] = field(default_factory=list)
+    after_delete_hooks: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     read: bool = False
 
@@ -113,6 +114,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"id": "Z0MOCKZONE", "zoneId": "Z0MOCKZONE", "name": args.args["name"], "privateZone": False}
         if token == "aws:lb/getHostedZoneId:getHostedZoneId":
             return {"id": "Z26RNL4JYFTOTI"}
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, version = args.args["addonName"], args.args["kubernetesVersion"]
+            return {"id": addon, "addonName": addon, "kubernetesVersion": version,
+                    "version": f"v{version}.0-{addon}-eksbuild.1"}
         if token == "aws:ec2/getInstanceType:getInstanceType":
             size = args.args["instanceType"].split(".", 1)[1]
             return {"instanceType": args.args["instanceType"],
@@ -179,6 +184,7 @@ class PlatformMonitor(mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
             ignore_changes=list(request.ignoreChanges), provider=request.provider,
             providers=dict(request.providers), transforms=mocks._resolve_callbacks(request.transforms),
+            after_delete_hooks=list(request.hooks.after_delete),
         )
         if request.type == "eks:index:Cluster":
             id_, state = None, self._cluster_outputs(registration)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import boto3
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.autoscaling import Autoscaling, AutoscalingArgs
+from components import leftovers
 from components.ci_runner import CiRunner, CiRunnerArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
 from components.crds import PrometheusOperatorCrds
@@ -62,6 +64,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         preview_role_arn=cfg.preview_role_arn,
         preview_secret_namespaces=PLATFORM_NAMESPACES,
         log_retention_days=profile.log_retention_days,
+        upgrade_policy=cfg.upgrade_policy,
         deletion_protection=profile.deletion_protection,
         protect=profile.protect,
         tags=settings.tags,
@@ -120,6 +123,26 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     }
 
 
+def _wait_for_load_balancers(settings: Settings) -> pulumi.ResourceHook:
+    """After the ingress release is uninstalled: wait until its load balancer is gone, while the cluster whose
+    service controller deletes it still runs (else the NLB outlives the cluster and blocks the VPC's deletion)."""
+    def wait(_: pulumi.ResourceHookArgs) -> None:
+        session = boto3.session.Session()
+        leftovers.wait_until_gone(
+            lambda: leftovers.load_balancers(session, settings.region, settings.cluster_name), "load balancer")
+    return pulumi.ResourceHook(f"{settings.cluster_name}-load-balancers-gone", wait)
+
+
+def _wait_for_volumes(settings: Settings, namespace: str) -> pulumi.ResourceHook:
+    """After a release with volumes is uninstalled: wait until the CSI driver (on the nodes) has deleted them."""
+    def wait(_: pulumi.ResourceHookArgs) -> None:
+        session = boto3.session.Session()
+        leftovers.wait_until_gone(
+            lambda: leftovers.volumes(session, settings.region, settings.cluster_name, False, namespace),
+            f"{namespace} volumes")
+    return pulumi.ResourceHook(f"{settings.cluster_name}-{namespace}-volumes-gone", wait)
+
+
 def _platform_services(settings: Settings, control_plane: ControlPlane, aws_provider: aws.Provider,
                        cluster_ready: list[pulumi.Resource], has_gpu: bool) -> dict[str, pulumi.Input]:
     """The in-cluster services. Each waits for the nodes and CoreDNS, and only for what else it really
@@ -143,13 +166,14 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         pulumi.log.warn("dns: no eks-platform:dns block, so no DNS records, certificate or TLS are created")
     grafana_host = f"grafana.{dns.base_domain}" if dns and cfg.grafana.allowed_cidrs else None
     crds = PrometheusOperatorCrds(name, after()).group
-    storage = Storage(name, StorageArgs(cluster_name=cluster.eks_cluster.name,
+    storage = Storage(name, StorageArgs(cluster_name=cluster.eks_cluster.name, kubernetes_version=cfg.kubernetes_version,
                                         reclaim_policy=services.storage_reclaim_policy, **oidc), after())
     password = (pulumi.Output.secret(cfg.grafana_admin_password.get_secret_value()) if cfg.grafana_admin_password
                 else random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
                                            opts=pulumi.ResourceOptions(providers=providers)).result)
     slack_url = cfg.slack_webhook_url.get_secret_value() if cfg.slack_webhook_url else None
     delete_volumes = services.storage_reclaim_policy == "Delete"
+    volumes_gone = {ns: [_wait_for_volumes(settings, ns)] if delete_volumes else [] for ns in ("monitoring", "logging")}
     monitoring = Monitoring(name, MonitoringArgs(
         storage_class=STORAGE_CLASS, grafana_admin_password=password, loki_url=LOKI_URL,
         prometheus_replicas=services.prometheus_replicas,
@@ -159,19 +183,20 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         slack_webhook_url=pulumi.Output.secret(slack_url) if slack_url else None,
         slack_channel=cfg.alerting.slack_channel, grafana_host=grafana_host,
         delete_volumes_with_workload=delete_volumes, node_labels_for_metrics=NODE_LABELS_FOR_METRICS,
-        resources=sizes,
+        resources=sizes, after_delete=volumes_gone["monitoring"],
     ), after(crds, storage.storage_class))
     loki = Loki(name, LokiArgs(
         cluster_name=name, region=settings.region, storage_class=STORAGE_CLASS,
         retention_days=cfg.logging.retention_days, mode=services.loki_mode, replicas=services.loki_replicas,
         cache_memory_mib=services.loki_cache_mib, protect=settings.profile.protect,
-        delete_volumes_with_workload=delete_volumes, resources=sizes, **oidc,
+        delete_volumes_with_workload=delete_volumes, resources=sizes, after_delete=volumes_gone["logging"], **oidc,
     ), after(crds, storage.storage_class))
     fluent_bit = FluentBit(name, sizes["fluent-bit"], after(crds))
     ingress = Ingress(name, IngressArgs(
         scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
         tls_certificate_arn=dns.certificate_validation.certificate_arn if dns else None,
         resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
+        after_delete=[_wait_for_load_balancers(settings)],
     ), after(crds, *([dns.certificate_validation] if dns else [])))
     if dns:
         dns.point_at_load_balancer(settings.region, ingress.service, ingress.release)

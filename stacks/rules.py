@@ -190,6 +190,11 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
         problems.append(Problem("kubernetesVersion", version, (
             f"EKS support ended on {eks_versions.VERSIONS[version].extended_end}; supported now: "
             f"{', '.join(v for v in eks_versions.VERSIONS if eks_versions.phase(v, today) != 'ended')}")))
+    if version and eks_versions.phase(version, today) == "extended" and values.get("upgrade_policy") == "STANDARD":
+        problems.append(Problem("kubernetesVersion", version, (
+            f"is in EKS extended support: with upgradePolicy STANDARD EKS upgrades the cluster itself; choose "
+            f"{eks_versions.newest_in_standard_support(today)}, or set upgradePolicy: EXTENDED (about six times the "
+            "control-plane price)")))
     problems += _team_problems(values.get("teams") or {})
     problems += _node_groups_problems(values.get("node_groups") or {}, profile)
     network = values.get("network")

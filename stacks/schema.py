@@ -283,6 +283,7 @@ class PlatformConfig(_Block):
     preview_role_arn: RoleArn | None = Field(alias="previewRoleArn", default=None)
     ci_runner: CiRunnerConfig | None = Field(alias="ciRunner", default=None)
     in_cluster_layer: StrictBool = Field(alias="inClusterLayer", default=True)
+    upgrade_policy: Literal["STANDARD", "EXTENDED"] = Field(alias="upgradePolicy", default="STANDARD")
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
     tags: dict[TagKey, TagValue]
     ingress: IngressConfig

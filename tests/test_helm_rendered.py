@@ -28,7 +28,7 @@ MODES = {
     "prod": {},
     "prod-published-slack-1.35": {"kubernetesVersion": "1.35", "slackWebhookUrl": "https://hooks.slack.com/services/T/B/C",
                                   "grafana": {"allowedCidrs": ["198.51.100.0/24"]}, "ingress": {"scheme": "internal"}},
-    "dev-no-gpu-1.32": {"kubernetesVersion": "1.32", "nodeGroups": {"general": {"minSize": 1}}},
+    "dev-no-gpu-1.32": {"kubernetesVersion": "1.32", "upgradePolicy": "EXTENDED", "nodeGroups": {"general": {"minSize": 1}}},
 }
 _evaluations: dict = {}
 _rendered: dict = {}

@@ -24,7 +24,8 @@ def test_objects_are_schema_valid(any_stack):
 
 @pytest.mark.parametrize("version", ["1.32", "1.35"])
 def test_objects_are_schema_valid_for_other_supported_versions(version):
-    evaluation = run_stack("prod", kubernetesVersion=version, slackWebhookUrl="https://hooks.slack.com/services/T/B/C")
+    evaluation = run_stack("prod", kubernetesVersion=version, upgradePolicy="EXTENDED",
+                           slackWebhookUrl="https://hooks.slack.com/services/T/B/C")
     assert_valid(kubernetes_objects(evaluation), version)
 
 

@@ -163,7 +163,7 @@ def test_autoscaler_tags_without_gpus():
 
 @pytest.mark.parametrize("version", ["1.33", "1.35"])
 def test_every_node_group_follows_the_clusters_kubernetes_version(version):
-    evaluation = run_stack("prod", kubernetesVersion=version)
+    evaluation = run_stack("prod", kubernetesVersion=version, upgradePolicy="EXTENDED")
     assert evaluation.one("eks:index:Cluster").inputs["version"] == version
     assert {g.inputs["version"] for g in evaluation.of_type(MNG)} == {version}
 

@@ -66,7 +66,7 @@ def test_plan_cost_prints_the_dated_table_after_the_plan():
 def test_the_control_plane_is_priced_by_its_support_phase_on_the_day():
     from datetime import date
 
-    older = settings_of("dev", kubernetesVersion="1.34")
+    older = settings_of("dev", kubernetesVersion="1.34", upgradePolicy="EXTENDED")
     standard = lines(cost.estimate(older, today=date(2026, 12, 1)))
     extended = lines(cost.estimate(older, today=date(2026, 12, 2)))
     assert standard["EKS control plane (Kubernetes 1.34, standard support)"][0] == pytest.approx(0.10 * HOURS)

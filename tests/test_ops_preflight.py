@@ -171,7 +171,7 @@ def test_the_in_cluster_layer_must_be_reachable_from_where_the_deploy_runs(aws, 
 def test_a_version_near_a_support_phase_change_is_warned_without_failing(aws):
     from datetime import date
 
-    checks = preflight.run_checks(settings(kubernetesVersion="1.34"), QuotaSession(GENEROUS), today=date(2026, 11, 1))
+    checks = preflight.run_checks(settings(kubernetesVersion="1.34", upgradePolicy="EXTENDED"), QuotaSession(GENEROUS), today=date(2026, 11, 1))
     check = by_name(checks)["Kubernetes version"]
     assert check.ok and check.warn and "standard support ends on 2026-12-02 (31 days)" in check.detail
     assert "WARN  Kubernetes version" in preflight.render(checks)

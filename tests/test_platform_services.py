@@ -309,7 +309,7 @@ def test_cluster_autoscaler_discovers_this_cluster_with_a_matching_image(any_sta
 
 
 def test_cluster_autoscaler_image_follows_the_kubernetes_version():
-    chart = values(run_stack("dev", kubernetesVersion="1.33"), "cluster-autoscaler")
+    chart = values(run_stack("dev", kubernetesVersion="1.33", upgradePolicy="EXTENDED"), "cluster-autoscaler")
     assert chart["image"]["tag"] == "v1.33.0"
 
 
@@ -413,3 +413,12 @@ def test_the_log_bucket_name_fits_s3s_limit_for_any_cluster_name_and_region():
     evaluation = run_stack("prod", clusterName="x" * 40, region="ap-southeast-2")
     bucket = evaluation.one("aws:s3/bucket:Bucket").inputs["bucket"]
     assert len(bucket) <= 63 and bucket.endswith("-loki-123456789012-ap-southeast-2")
+
+
+def test_releases_that_make_aws_resources_wait_on_delete_until_those_are_gone(dev, prod):
+    assert release(dev, "ingress-nginx").after_delete_hooks == ["acme-dev-load-balancers-gone"]
+    assert release(dev, "kube-prometheus-stack").after_delete_hooks == ["acme-dev-monitoring-volumes-gone"]
+    assert release(dev, "loki").after_delete_hooks == ["acme-dev-logging-volumes-gone"]
+    assert release(prod, "ingress-nginx").after_delete_hooks == ["acme-prod-load-balancers-gone"]
+    assert release(prod, "loki").after_delete_hooks == []  # prod retains its volumes
+    assert not [r for r in dev.of_type(RELEASE) if r.name in ("fluent-bit", "metrics-server") and r.after_delete_hooks]

@@ -1,0 +1,151 @@
+"""What AWS creates on a cluster's behalf and Pulumi does not own, found by the cluster's tags.
+
+Load balancers and target groups of the in-tree service controller or the AWS Load Balancer Controller,
+their security groups, network interfaces left available in the cluster's VPC, and EBS volumes the CSI
+driver made. Used by `ops teardown` (report, then delete in dependency order) and by the program's delete
+hooks (wait until the load balancer and the volumes are gone before the nodes and the cluster go).
+Never touches anything Pulumi manages (tagged `platform: eks-platform`) or EKS manages itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from botocore.exceptions import ClientError
+
+KINDS = ("load balancer", "target group", "network interface", "security group", "volume")
+ENI_DESCRIPTIONS = ("aws-K8S-", "ELB ")  # vpc-cni's and load balancers' interfaces
+
+
+@dataclass(frozen=True)
+class Leftover:
+    kind: str
+    id: str
+    detail: str
+    retained: bool = False
+
+
+def cluster_tag(cluster: str) -> str:
+    return f"kubernetes.io/cluster/{cluster}"
+
+
+def _for_cluster(tags: dict[str, str], cluster: str) -> bool:
+    if tags.get("platform") == "eks-platform" or "aws:eks:cluster-name" in tags:
+        return False  # Pulumi's own, or EKS's own (deleted with the cluster)
+    return cluster_tag(cluster) in tags or tags.get("elbv2.k8s.aws/cluster") == cluster
+
+
+def _tags(items: Iterable[dict]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
+def _elbv2_tagged(elbv2, arns: list[str], cluster: str) -> set[str]:
+    found = set()
+    for start in range(0, len(arns), 20):
+        for description in elbv2.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
+            if _for_cluster(_tags(description.get("Tags")), cluster):
+                found.add(description["ResourceArn"])
+    return found
+
+
+def load_balancers(session, region: str, cluster: str) -> list[Leftover]:
+    elbv2 = session.client("elbv2", region_name=region)
+    balancers = [lb for page in elbv2.get_paginator("describe_load_balancers").paginate()
+                 for lb in page["LoadBalancers"]]
+    tagged = _elbv2_tagged(elbv2, [lb["LoadBalancerArn"] for lb in balancers], cluster)
+    return [Leftover("load balancer", lb["LoadBalancerArn"], f"{lb['LoadBalancerName']} ({lb['Type']})")
+            for lb in balancers if lb["LoadBalancerArn"] in tagged]
+
+
+def volumes(session, region: str, cluster: str, retain: bool, namespace: str | None = None) -> list[Leftover]:
+    ec2 = session.client("ec2", region_name=region)
+    filters = [{"Name": "tag-key", "Values": [cluster_tag(cluster)]},
+               {"Name": "tag:ebs.csi.aws.com/cluster", "Values": ["true"]}]
+    if namespace:
+        filters.append({"Name": "tag:eks-platform/namespace", "Values": [namespace]})
+    found = []
+    for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters):
+        for volume in page["Volumes"]:
+            tags = _tags(volume.get("Tags"))
+            claim = f"{tags.get('eks-platform/namespace', '?')}/{tags.get('eks-platform/claim', '?')}"
+            found.append(Leftover("volume", volume["VolumeId"], f"{volume['Size']} GiB, {volume['State']}, claim {claim}",
+                                  retained=retain))
+    return found
+
+
+def find(session, region: str, cluster: str, retain_volumes: bool) -> list[Leftover]:
+    """Everything left for this cluster, in the order it must be deleted."""
+    elbv2, ec2 = session.client("elbv2", region_name=region), session.client("ec2", region_name=region)
+    found = load_balancers(session, region, cluster)
+    balancer_arns = {lb.id for lb in found}
+    groups = [tg for page in elbv2.get_paginator("describe_target_groups").paginate() for tg in page["TargetGroups"]]
+    tagged = _elbv2_tagged(elbv2, [tg["TargetGroupArn"] for tg in groups], cluster)
+    found += [Leftover("target group", tg["TargetGroupArn"], tg["TargetGroupName"]) for tg in groups
+              if tg["TargetGroupArn"] in tagged or balancer_arns & set(tg.get("LoadBalancerArns", []))]
+    vpcs = {s["VpcId"] for s in ec2.describe_subnets(
+        Filters=[{"Name": "tag-key", "Values": [cluster_tag(cluster)]}])["Subnets"]}
+    if vpcs:
+        interfaces = ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": sorted(vpcs)}, {"Name": "status", "Values": ["available"]}])["NetworkInterfaces"]
+        found += [Leftover("network interface", eni["NetworkInterfaceId"], eni.get("Description", ""))
+                  for eni in interfaces if eni.get("Description", "").startswith(ENI_DESCRIPTIONS)]
+    security_groups = ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": [
+        cluster_tag(cluster), "elbv2.k8s.aws/cluster"]}])["SecurityGroups"]
+    found += [Leftover("security group", sg["GroupId"], sg["GroupName"]) for sg in security_groups
+              if _for_cluster(_tags(sg.get("Tags")), cluster)]
+    return found + volumes(session, region, cluster, retain_volumes)
+
+
+def _delete_one(session, region: str, item: Leftover) -> None:
+    elbv2, ec2 = session.client("elbv2", region_name=region), session.client("ec2", region_name=region)
+    if item.kind == "load balancer":
+        elbv2.delete_load_balancer(LoadBalancerArn=item.id)
+    elif item.kind == "target group":
+        elbv2.delete_target_group(TargetGroupArn=item.id)
+    elif item.kind == "network interface":
+        ec2.delete_network_interface(NetworkInterfaceId=item.id)
+    elif item.kind == "security group":
+        ec2.delete_security_group(GroupId=item.id)
+    elif item.kind == "volume":
+        ec2.delete_volume(VolumeId=item.id)
+
+
+def delete(session, region: str, cluster: str, retain_volumes: bool, progress: Callable[[str], None],
+           timeout_seconds: float = 600, poll_seconds: float = 10, clock=time) -> list[Leftover]:
+    """Delete kind by kind in dependency order, waiting (bounded) for each kind to be gone before the next:
+    a security group stays in use until its load balancer's interfaces are released. Returns what is left."""
+    deadline = clock.monotonic() + timeout_seconds
+    for kind in KINDS:
+        while True:
+            pending = [i for i in find(session, region, cluster, retain_volumes) if i.kind == kind and not i.retained]
+            if not pending:
+                break
+            for item in pending:
+                try:
+                    _delete_one(session, region, item)
+                    progress(f"deleted {item.kind} {item.id} ({item.detail})")
+                except ClientError as error:
+                    progress(f"waiting for {item.kind} {item.id}: {error.response['Error']['Code']}")
+            if not [i for i in find(session, region, cluster, retain_volumes) if i.kind == kind and not i.retained]:
+                break
+            if clock.monotonic() >= deadline:
+                progress(f"gave up waiting after {timeout_seconds:.0f} s")
+                return find(session, region, cluster, retain_volumes)
+            clock.sleep(poll_seconds)
+    return find(session, region, cluster, retain_volumes)
+
+
+def wait_until_gone(lookup: Callable[[], list[Leftover]], what: str, timeout_seconds: float = 600,
+                    poll_seconds: float = 10, clock=time) -> None:
+    """Block until `lookup` finds nothing; raise naming what is still there when the time is up."""
+    deadline = clock.monotonic() + timeout_seconds
+    while True:
+        left = lookup()
+        if not left:
+            return
+        if clock.monotonic() >= deadline:
+            raise TimeoutError(f"{what} still there after {timeout_seconds:.0f} s: "
+                               f"{', '.join(i.detail for i in left)}; run `python -m ops teardown`")
+        clock.sleep(poll_seconds)
