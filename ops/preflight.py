@@ -83,6 +83,24 @@ def access_entry_principals(settings: Settings) -> list[str]:
             *([cfg.preview_role_arn] if cfg.preview_role_arn else [])]
 
 
+def _version_step(eks, settings: Settings) -> Check:
+    """The configured version against the live cluster's: never down, one minor at a time."""
+    wanted = settings.config.kubernetes_version
+    try:
+        live = eks.describe_cluster(name=settings.cluster_name)["cluster"]["version"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return Check("Kubernetes version step", True, f"new cluster at {wanted}")
+    step = int(wanted.split(".")[1]) - int(live.split(".")[1])
+    fix = f"set {NAMESPACE}:kubernetesVersion to {live} or 1.{int(live.split('.')[1]) + 1}; see `python -m ops upgrade-plan`"
+    if step < 0:
+        return Check("Kubernetes version step", False, f"the cluster runs {live}: EKS cannot downgrade to {wanted}", fix)
+    if step > 1:
+        return Check("Kubernetes version step", False, f"{live} -> {wanted} skips a minor", fix)
+    return Check("Kubernetes version step", True, f"{live} -> {wanted}" if step else f"stays at {live}")
+
+
 def _api_reach(settings: Settings) -> Check:
     """Can the deploy reach the API endpoint for the in-cluster layer: an in-VPC runner, or real egress ranges?"""
     cfg = settings.config
@@ -120,6 +138,7 @@ def run_checks(settings: Settings, session: boto3.session.Session, today: date |
                         "entry and refuses a second one (409 ResourceInUseException)"))
 
     checks.append(_api_reach(settings))
+    checks.append(_version_step(session.client("eks", region_name=region), settings))
     notice = eks_versions.notice(cfg.kubernetes_version, today or date.today())
     checks.append(Check("Kubernetes version", True, notice or f"{cfg.kubernetes_version} is in EKS standard support",
                         warn=notice is not None))

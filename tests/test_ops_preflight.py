@@ -58,7 +58,8 @@ def test_a_ready_account_passes_every_check(aws):
         nodeGroups={"gpu": {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}}), session)
     assert all(c.ok for c in checks), preflight.render(checks)
     names = by_name(checks)
-    assert {"account", "deploying identity", "API endpoint reach", "Kubernetes version", "availability zones", "node group general: instance types", "node group gpu: instance types",
+    assert {"account", "deploying identity", "API endpoint reach", "Kubernetes version step", "Kubernetes version",
+            "availability zones", "node group general: instance types", "node group gpu: instance types",
             "vCPU quota on_demand standard", "vCPU quota on_demand g", "Elastic IP quota", "DNS zone"} == set(names)
     assert names["vCPU quota on_demand g"].detail == "max sizes need 8 vCPUs, quota is 10000"
     assert set(session.asked) == {"L-1216C47A", "L-DB2E81BA", "L-0263D0A3"}
@@ -184,3 +185,21 @@ def test_a_stack_file_without_the_kms_secrets_provider_fails(tmp_path):
     (tmp_path / "Pulumi.dev.yaml").write_text("secretsprovider: awskms://alias/x?region=us-east-1\n"
                                              "encryptedkey: AQID\nconfig: {}\n")
     assert preflight.secrets_provider_check("dev", tmp_path).ok
+
+
+@pytest.mark.parametrize("live, configured, ok, detail", [
+    ("1.35", "1.36", True, "1.35 -> 1.36"),
+    ("1.36", "1.36", True, "stays at 1.36"),
+    ("1.36", "1.35", False, "the cluster runs 1.36: EKS cannot downgrade to 1.35"),
+    ("1.34", "1.36", False, "1.34 -> 1.36 skips a minor"),
+])
+def test_the_configured_version_is_checked_against_the_live_cluster(aws, live, configured, ok, detail):
+    role = boto3.client("iam").create_role(RoleName="eks", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    ec2 = boto3.client("ec2")
+    subnet = ec2.create_subnet(VpcId=ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"],
+                               CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    boto3.client("eks").create_cluster(name="eks-platform-prod", version=live, roleArn=role,
+                                       resourcesVpcConfig={"subnetIds": [subnet]})
+    check = by_name(preflight.run_checks(settings(kubernetesVersion=configured), QuotaSession(GENEROUS)))[
+        "Kubernetes version step"]
+    assert (check.ok, check.detail) == (ok, detail)

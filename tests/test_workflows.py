@@ -142,7 +142,11 @@ def test_destroy_removes_the_in_cluster_layer_from_the_runner_before_the_aws_lay
     assert "pulumi config set eks-platform:inClusterLayer false" in first["steps"][-1]["run"]
     assert second["runs-on"] == "ubuntu-latest"  # the runner is destroyed in this job
     order = runs(second)
-    assert "pulumi destroy --yes" in order[-2] and order[-1] == 'venv/bin/python -m ops cleanup --stack "$STACK" --yes'
+    dry_run = order.index('venv/bin/python -m ops teardown --stack "$STACK"')
+    destroy = next(i for i, r in enumerate(order) if "pulumi destroy --yes --run-program" in r)
+    sweep = order.index('venv/bin/python -m ops teardown --stack "$STACK" --yes')
+    assert dry_run < destroy < sweep
+    assert order[-1] == 'venv/bin/python -m ops cleanup --stack "$STACK" --yes'
 
 
 def test_the_runner_label_the_workflows_use_is_the_project_the_stack_creates(prod):
