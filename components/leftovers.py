@@ -75,27 +75,33 @@ def volumes(session, region: str, cluster: str, retain: bool, namespace: str | N
     return found
 
 
-def find(session, region: str, cluster: str, retain_volumes: bool) -> list[Leftover]:
-    """Everything left for this cluster, in the order it must be deleted."""
+def find(session, region: str, cluster: str, retain_volumes: bool, kinds: tuple[str, ...] = KINDS) -> list[Leftover]:
+    """Everything of `kinds` left for this cluster, in the order it must be deleted."""
     elbv2, ec2 = session.client("elbv2", region_name=region), session.client("ec2", region_name=region)
-    found = load_balancers(session, region, cluster)
-    balancer_arns = {lb.id for lb in found}
-    groups = [tg for page in elbv2.get_paginator("describe_target_groups").paginate() for tg in page["TargetGroups"]]
-    tagged = _elbv2_tagged(elbv2, [tg["TargetGroupArn"] for tg in groups], cluster)
-    found += [Leftover("target group", tg["TargetGroupArn"], tg["TargetGroupName"]) for tg in groups
-              if tg["TargetGroupArn"] in tagged or balancer_arns & set(tg.get("LoadBalancerArns", []))]
-    vpcs = {s["VpcId"] for s in ec2.describe_subnets(
-        Filters=[{"Name": "tag-key", "Values": [cluster_tag(cluster)]}])["Subnets"]}
-    if vpcs:
-        interfaces = ec2.describe_network_interfaces(Filters=[
-            {"Name": "vpc-id", "Values": sorted(vpcs)}, {"Name": "status", "Values": ["available"]}])["NetworkInterfaces"]
-        found += [Leftover("network interface", eni["NetworkInterfaceId"], eni.get("Description", ""))
-                  for eni in interfaces if eni.get("Description", "").startswith(ENI_DESCRIPTIONS)]
-    security_groups = ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": [
-        cluster_tag(cluster), "elbv2.k8s.aws/cluster"]}])["SecurityGroups"]
-    found += [Leftover("security group", sg["GroupId"], sg["GroupName"]) for sg in security_groups
-              if _for_cluster(_tags(sg.get("Tags")), cluster)]
-    return found + volumes(session, region, cluster, retain_volumes)
+    found = load_balancers(session, region, cluster) if {"load balancer", "target group"} & set(kinds) else []
+    if "target group" in kinds:
+        balancer_arns = {lb.id for lb in found}
+        groups = [tg for page in elbv2.get_paginator("describe_target_groups").paginate() for tg in page["TargetGroups"]]
+        tagged = _elbv2_tagged(elbv2, [tg["TargetGroupArn"] for tg in groups], cluster)
+        found += [Leftover("target group", tg["TargetGroupArn"], tg["TargetGroupName"]) for tg in groups
+                  if tg["TargetGroupArn"] in tagged or balancer_arns & set(tg.get("LoadBalancerArns", []))]
+    if "network interface" in kinds:
+        vpcs = {s["VpcId"] for s in ec2.describe_subnets(
+            Filters=[{"Name": "tag-key", "Values": [cluster_tag(cluster)]}])["Subnets"]}
+        if vpcs:
+            interfaces = ec2.describe_network_interfaces(Filters=[
+                {"Name": "vpc-id", "Values": sorted(vpcs)},
+                {"Name": "status", "Values": ["available"]}])["NetworkInterfaces"]
+            found += [Leftover("network interface", eni["NetworkInterfaceId"], eni.get("Description", ""))
+                      for eni in interfaces if eni.get("Description", "").startswith(ENI_DESCRIPTIONS)]
+    if "security group" in kinds:
+        security_groups = ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": [
+            cluster_tag(cluster), "elbv2.k8s.aws/cluster"]}])["SecurityGroups"]
+        found += [Leftover("security group", sg["GroupId"], sg["GroupName"]) for sg in security_groups
+                  if _for_cluster(_tags(sg.get("Tags")), cluster)]
+    if "volume" in kinds:
+        found += volumes(session, region, cluster, retain_volumes)
+    return [item for item in found if item.kind in kinds]
 
 
 def _delete_one(session, region: str, item: Leftover) -> None:
@@ -119,7 +125,7 @@ def delete(session, region: str, cluster: str, retain_volumes: bool, progress: C
     deadline = clock.monotonic() + timeout_seconds
     for kind in KINDS:
         while True:
-            pending = [i for i in find(session, region, cluster, retain_volumes) if i.kind == kind and not i.retained]
+            pending = [i for i in find(session, region, cluster, retain_volumes, (kind,)) if not i.retained]
             if not pending:
                 break
             for item in pending:
@@ -128,8 +134,6 @@ def delete(session, region: str, cluster: str, retain_volumes: bool, progress: C
                     progress(f"deleted {item.kind} {item.id} ({item.detail})")
                 except ClientError as error:
                     progress(f"waiting for {item.kind} {item.id}: {error.response['Error']['Code']}")
-            if not [i for i in find(session, region, cluster, retain_volumes) if i.kind == kind and not i.retained]:
-                break
             if clock.monotonic() >= deadline:
                 progress(f"gave up waiting after {timeout_seconds:.0f} s")
                 return find(session, region, cluster, retain_volumes)
