@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
+from components.helm import waits_like
 from components.instance_types import ami_type, family
 from components.naming import fit, iam_name_prefix
 
@@ -139,7 +140,8 @@ class NodeGroup(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             ignore_scaling_changes=True,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, transforms=[rolling_update_transform]),
+            opts=pulumi.ResourceOptions.merge(waits_like(self, opts, *attachments),
+                                              pulumi.ResourceOptions(transforms=[rolling_update_transform])),
         )
         self._tag_auto_scaling_group(name, args.cluster_name, labels, taints,
                                     args.instance_types if args.gpu else ())

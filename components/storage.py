@@ -54,7 +54,7 @@ class Storage(pulumi.ComponentResource):
             if args.kubernetes_version else None,
             service_account_role_arn=role.arn, resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            opts=waits_like(self, opts, attachment),  # with no nodes yet the add-on never becomes ACTIVE
         )
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-{STORAGE_CLASS}",

@@ -52,3 +52,9 @@ def test_storage_class_waits_for_the_driver_which_waits_for_nodes(any_stack):
     assert any_stack.one(STORAGE_CLASS).depends_on(addon)
     assert storage.depends_on(any_stack.one("eks:index:ManagedNodeGroup", f"acme-{env}-general"))
     assert storage.depends_on(any_stack.one("aws:eks/addon:Addon", f"acme-{env}-coredns"))
+
+
+def test_the_ebs_csi_add_on_itself_waits_for_the_general_nodes(any_stack):
+    env = any_stack.stack
+    addon = any_stack.one("aws:eks/addon:Addon", f"acme-{env}-ebs-csi")
+    assert addon.depends_on(any_stack.one("eks:index:ManagedNodeGroup", f"acme-{env}-general"))
