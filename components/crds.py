@@ -1,9 +1,10 @@
-"""PrometheusOperatorCrds: the `monitoring.coreos.com` CRDs, applied on their own before any release.
+"""Crds: a bundle of CustomResourceDefinitions kept in this repository, applied on their own before any
+release or object that uses them.
 
-Helm installs a chart's CRDs once and never upgrades them, so a kube-prometheus-stack bump would leave
-the operator running against old CRDs. The CRDs of the pinned chart are kept in this repository
-(`components/crds/monitoring.coreos.com`, copied from the chart's `charts/crds/crds`) and applied by
-Pulumi with server-side apply: created before the releases that use them, upgraded with the chart.
+Helm installs a chart's CRDs once and never upgrades them, so a chart bump would leave its controller
+running against old CRDs. Each bundle here is copied from the pinned chart or release
+(`components/crds/<group>/`) and applied by Pulumi with server-side apply: created before the releases
+that use them, upgraded with the pin.
 """
 
 from __future__ import annotations
@@ -15,16 +16,27 @@ import pulumi_kubernetes as k8s
 
 from components.helm import waits_like
 
-CRD_DIR = Path(__file__).parent / "crds" / "monitoring.coreos.com"
-CRD_FILES = "components/crds/monitoring.coreos.com/*.yaml"  # relative to the project, where Pulumi runs
+CRD_ROOT = Path(__file__).parent / "crds"
+# bundle -> where it comes from (what to copy on a bump)
+BUNDLES = {
+    "monitoring.coreos.com": "kube-prometheus-stack 88.5.3 charts/crds/crds (prometheus-operator 0.93.1)",
+    "gateway.networking.k8s.io": "Gateway API v1.6.1, standard channel (standard-install.yaml)",
+    "gateway.envoyproxy.io": "Envoy Gateway v1.9.0 gateway-helm charts/crds/crds/generated",
+}
 OPERATOR_VERSION = "0.93.1"  # the prometheus-operator of kube-prometheus-stack 88.5.3
+CRD_DIR = CRD_ROOT / "monitoring.coreos.com"
 
 
-class PrometheusOperatorCrds(pulumi.ComponentResource):
+def files(bundle: str) -> str:
+    """The bundle's files, relative to the project (where Pulumi runs the program and its providers)."""
+    return f"components/crds/{bundle}/*.yaml"
+
+
+class Crds(pulumi.ComponentResource):
     group: k8s.yaml.v2.ConfigGroup
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("eks-platform:monitoring:PrometheusOperatorCrds", name, None, opts)
-        self.group = k8s.yaml.v2.ConfigGroup(f"{name}-prometheus-operator-crds", files=[CRD_FILES],
+    def __init__(self, name: str, bundle: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eks-platform:crds:Crds", f"{name}-{bundle}", None, opts)
+        self.group = k8s.yaml.v2.ConfigGroup(f"{name}-{bundle}", files=[files(bundle)],
                                              opts=waits_like(self, opts))
-        self.register_outputs({"files": CRD_FILES})
+        self.register_outputs({"files": files(bundle)})

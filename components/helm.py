@@ -31,6 +31,8 @@ CHARTS = {c.name: c for c in (
     Chart("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
     Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
     Chart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler"),
+    Chart("aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts"),
+    Chart("gateway-helm", "v1.9.0", "oci://docker.io/envoyproxy"),
 )}
 
 
@@ -58,12 +60,13 @@ def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[st
     if after_delete:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             hooks=pulumi.ResourceHookBinding(after_delete=list(after_delete))))
+    oci = pinned.repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,
         name=name,
-        chart=pinned.name,
+        chart=f"{pinned.repository}/{pinned.name}" if oci else pinned.name,
         version=pinned.version,
-        repository_opts={"repo": pinned.repository},
+        repository_opts=None if oci else {"repo": pinned.repository},
         namespace=namespace,
         values=values,
         atomic=True,

@@ -1,9 +1,9 @@
-"""Ingress: an ingress controller behind an AWS Network Load Balancer.
+"""Ingress: ingress-nginx behind an AWS Network Load Balancer that the AWS Load Balancer Controller owns.
 
-Today the controller is ingress-nginx; callers only see `IngressArgs` and the outputs (namespace,
-ingress class, controller Service), so it can be swapped (upstream ingress-nginx was retired in 2026).
-The NLB keeps the client IP (`externalTrafficPolicy: Local`), spreads across zones, and is either
-internet-facing or internal. Metrics are on with a ServiceMonitor. Given an ACM certificate, TLS is
+Callers only see `IngressArgs` and the outputs (namespace, ingress class, controller Service), so the edge
+can be swapped (upstream ingress-nginx was retired in 2026: `ingress.controller: gateway` is the maintained
+alternative). The NLB targets the controller pods' IPs, keeps the client IP, spreads across zones, and is
+either internet-facing or internal. Metrics are on with a ServiceMonitor. Given an ACM certificate, TLS is
 terminated at the NLB: port 443 forwards to the controller's HTTP port, port 80 only redirects to HTTPS.
 The admission webhook fails closed only with more than one replica: a single restarting pod must not
 block every Ingress change in the cluster.
@@ -17,6 +17,7 @@ from typing import Any, Literal, Sequence
 import pulumi
 
 from components.helm import Resources, release, waits_like
+from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
 
 NAMESPACE = "ingress-nginx"
@@ -39,12 +40,7 @@ class IngressArgs:
 REDIRECT_PORT = 2443
 
 
-def _terminate_tls(controller: dict[str, Any], certificate_arn: str) -> None:
-    controller["service"]["annotations"].update({
-        "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": certificate_arn,
-        "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https",
-        "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
-    })
+def _terminate_tls(controller: dict[str, Any]) -> None:
     controller["service"]["targetPorts"] = {"http": "tohttps", "https": "http"}
     controller["containerPort"] = {"http": 80, "https": 443, "tohttps": REDIRECT_PORT}
     controller["config"] = {"http-snippet": f"server {{\n  listen {REDIRECT_PORT};\n"
@@ -52,12 +48,7 @@ def _terminate_tls(controller: dict[str, Any], certificate_arn: str) -> None:
 
 
 def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> dict[str, Any]:
-    annotations = {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-        "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-    }
-    if args.scheme == "internal":
-        annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
+    annotations = load_balancer_annotations(args.scheme, certificate_arn, "https")
     job = {"resources": args.job_resources.values() if args.job_resources else {}}
     controller: dict[str, Any] = {
         "replicaCount": args.replicas,
@@ -65,7 +56,7 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
         "admissionWebhooks": {"failurePolicy": "Fail" if args.replicas > 1 else "Ignore",
                               "createSecretJob": job, "patchWebhookJob": job},
         "ingressClassResource": {"name": INGRESS_CLASS, "default": True},
-        "service": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "annotations": annotations},
+        "service": {"type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS, "annotations": annotations},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                                        "whenUnsatisfiable": "ScheduleAnyway",
@@ -77,7 +68,7 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
     if args.replicas > 1:
         controller["minAvailable"] = args.replicas - 1
     if certificate_arn:
-        _terminate_tls(controller, certificate_arn)
+        _terminate_tls(controller)
     return {"controller": controller}
 
 

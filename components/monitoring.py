@@ -3,7 +3,7 @@
 Prometheus, Alertmanager and Grafana keep their data on PersistentVolumes of the given StorageClass;
 Prometheus is bounded by time and by size (85 % of its volume). Rules, ServiceMonitors and PodMonitors
 of every release are picked up (no `release` label needed). The `monitoring.coreos.com` CRDs are not
-installed by this release: `PrometheusOperatorCrds` applies them, so a chart bump upgrades them too.
+installed by this release: `components.crds.Crds` applies them, so a chart bump upgrades them too.
 Grafana's admin password lives in a Kubernetes Secret of ours (never in Helm values), Loki is a
 datasource, and dashboards from ConfigMaps labelled `grafana_dashboard: "1"` in any namespace are
 loaded. With a Slack webhook, alerts go to Slack; the URL sits in a Secret that Alertmanager mounts.

@@ -16,7 +16,8 @@ HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: i
 PLACEHOLDER_OUTPUTS = {"clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId", "publicSubnetIds",
                        "privateSubnetIds", "nodeGroupNames", "lokiBucket"}
 # Outputs the program derives from the configuration alone: what `pulumi up` will export.
-CONFIGURED_OUTPUTS = {"clusterName", "grafanaAdminPassword", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner"}
+CONFIGURED_OUTPUTS = {"clusterName", "grafanaAdminPassword", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner",
+                      "edge"}
 
 
 def render(evaluation: Evaluation) -> str:

@@ -6,7 +6,7 @@ Grafana's pod directly; Grafana is reached through the ingress controller only.
 
 from __future__ import annotations
 
-from components import gpu, ingress, logging, monitoring
+from components import gateway, gpu, ingress, logging, monitoring
 from components.isolation import ANYWHERE, Allow, Peer
 
 PROMETHEUS = Peer(monitoring.NAMESPACE, {"app.kubernetes.io/name": "prometheus"})
@@ -19,9 +19,10 @@ OPERATOR_WEBHOOK_PORT = 10250
 INGRESS_CONTROLLER_PODS = {"app.kubernetes.io/component": "controller"}
 INGRESS_TRAFFIC_PORTS = (80, 443, ingress.REDIRECT_PORT)
 INGRESS_WEBHOOK_PORT = 8443
+GATEWAY_PROXY_PORTS = (10080, 10443)  # Envoy's container ports for the Gateway's listeners 80 and 443
 
 
-def platform_flows(vpc_cidr: str, has_gpu: bool) -> dict[str, list[Allow]]:
+def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx") -> dict[str, list[Allow]]:
     """Per platform namespace, the flows it accepts besides its own pods' traffic.
 
     The API server calls admission webhooks from the control plane's network interfaces in the
@@ -30,7 +31,6 @@ def platform_flows(vpc_cidr: str, has_gpu: bool) -> dict[str, list[Allow]]:
     scrape = Allow("prometheus-scrapes", [PROMETHEUS])
     flows = {
         monitoring.NAMESPACE: [
-            Allow("ingress-to-grafana", [Peer(ingress.NAMESPACE)], GRAFANA_PODS, [GRAFANA_PORT]),
             Allow("api-server-to-operator-webhook", [api_server], OPERATOR_PODS, [OPERATOR_WEBHOOK_PORT]),
         ],
         logging.NAMESPACE: [
@@ -40,12 +40,20 @@ def platform_flows(vpc_cidr: str, has_gpu: bool) -> dict[str, list[Allow]]:
             scrape,
         ],
         logging.FLUENT_BIT_NAMESPACE: [scrape],
-        ingress.NAMESPACE: [
+    }
+    if edge == "gateway":
+        flows[gateway.NAMESPACE] = [
+            Allow("clients-to-proxies", [ANYWHERE], gateway.PROXY_SELECTOR, GATEWAY_PROXY_PORTS), scrape]
+        flows[monitoring.NAMESPACE].append(
+            Allow("gateway-to-grafana", [Peer(gateway.NAMESPACE, gateway.PROXY_SELECTOR)], GRAFANA_PODS, [GRAFANA_PORT]))
+    else:
+        flows[ingress.NAMESPACE] = [
             Allow("clients-to-controller", [ANYWHERE], INGRESS_CONTROLLER_PODS, INGRESS_TRAFFIC_PORTS),
             Allow("api-server-to-webhook", [api_server], INGRESS_CONTROLLER_PODS, [INGRESS_WEBHOOK_PORT]),
             scrape,
-        ],
-    }
+        ]
+        flows[monitoring.NAMESPACE].insert(0, Allow("ingress-to-grafana", [Peer(ingress.NAMESPACE)], GRAFANA_PODS,
+                                                    [GRAFANA_PORT]))
     if has_gpu:
         flows[gpu.NAMESPACE] = [scrape]
     return flows

@@ -14,13 +14,15 @@ from components.autoscaling import Autoscaling, AutoscalingArgs
 from components import leftovers
 from components.ci_runner import CiRunner, CiRunnerArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
-from components.crds import PrometheusOperatorCrds
+from components.crds import Crds
 from components.gpu import NODE_LABELS_FOR_METRICS, Gpu
 from components.isolation import NamespaceIsolation
 from components.dns import Dns, DnsArgs
-from components.ingress import INGRESS_CLASS, Ingress, IngressArgs
+from components.gateway import Gateway, GatewayArgs
+from components.ingress import Ingress, IngressArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import GRAFANA, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
@@ -102,7 +104,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         ), opts)
     services: dict[str, pulumi.Input] = {}
     if cfg.in_cluster_layer:
-        services = _platform_services(settings, control_plane, provider, [*general_nodes, coredns],
+        services = _platform_services(settings, control_plane, provider, network.vpc.id, [*general_nodes, coredns],
                                       has_gpu=any(g.gpu for g in cfg.node_groups.values()))
     else:
         pulumi.log.warn("inClusterLayer: false, so no namespaces, Helm releases or policies are created (the first "
@@ -144,7 +146,8 @@ def _wait_for_volumes(settings: Settings, namespace: str) -> pulumi.ResourceHook
 
 
 def _platform_services(settings: Settings, control_plane: ControlPlane, aws_provider: aws.Provider,
-                       cluster_ready: list[pulumi.Resource], has_gpu: bool) -> dict[str, pulumi.Input]:
+                       vpc_id: pulumi.Input[str], cluster_ready: list[pulumi.Resource],
+                       has_gpu: bool) -> dict[str, pulumi.Input]:
     """The in-cluster services. Each waits for the nodes and CoreDNS, and only for what else it really
     needs: the `monitoring.coreos.com` CRDs, the storage class. No release waits for another."""
     cfg, services, name = settings.config, settings.profile.services, settings.cluster_name
@@ -165,7 +168,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     else:
         pulumi.log.warn("dns: no eks-platform:dns block, so no DNS records, certificate or TLS are created")
     grafana_host = f"grafana.{dns.base_domain}" if dns and cfg.grafana.allowed_cidrs else None
-    crds = PrometheusOperatorCrds(name, after()).group
+    crds = Crds(name, "monitoring.coreos.com", after()).group
     storage = Storage(name, StorageArgs(cluster_name=cluster.eks_cluster.name, kubernetes_version=cfg.kubernetes_version,
                                         reclaim_policy=services.storage_reclaim_policy, **oidc), after())
     password = (pulumi.Output.secret(cfg.grafana_admin_password.get_secret_value()) if cfg.grafana_admin_password
@@ -192,22 +195,41 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         delete_volumes_with_workload=delete_volumes, resources=sizes, after_delete=volumes_gone["logging"], **oidc,
     ), after(crds, storage.storage_class))
     fluent_bit = FluentBit(name, sizes["fluent-bit"], after(crds))
-    ingress = Ingress(name, IngressArgs(
-        scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
-        tls_certificate_arn=dns.certificate_validation.certificate_arn if dns else None,
-        resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
-        after_delete=[_wait_for_load_balancers(settings)],
-    ), after(crds, *([dns.certificate_validation] if dns else [])))
+    load_balancers = LoadBalancerController(name, LoadBalancerControllerArgs(
+        cluster_name=cluster.eks_cluster.name, region=settings.region, vpc_id=vpc_id, tags=settings.tags,
+        resources=sizes["load-balancer-controller"]), after())
+    certificate = [dns.certificate_validation] if dns else []
+    certificate_arn = dns.certificate_validation.certificate_arn if dns else None
+    if cfg.ingress.controller == "gateway":
+        gateway_crds = [Crds(name, bundle, after()).group
+                        for bundle in ("gateway.networking.k8s.io", "gateway.envoyproxy.io")]
+        edge: Ingress | Gateway = Gateway(name, GatewayArgs(
+            scheme=cfg.ingress.scheme, base_domain=dns.base_domain if dns else None,
+            tls_certificate_arn=certificate_arn, proxy_replicas=services.ingress_replicas,
+            controller_resources=sizes["envoy-gateway"], proxy_resources=sizes["ingress-controller"],
+            after_delete=[_wait_for_load_balancers(settings)],
+        ), gateway_crds, after(load_balancers.release, *certificate))
+        edge_ready: pulumi.Resource = edge.gateway
+        if grafana_host:
+            edge.expose("grafana", grafana_host, monitoring.namespace, GRAFANA, 80, cfg.grafana.allowed_cidrs)
+    else:
+        edge = Ingress(name, IngressArgs(
+            scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
+            tls_certificate_arn=certificate_arn,
+            resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
+            after_delete=[_wait_for_load_balancers(settings)],
+        ), after(crds, load_balancers.release, *certificate))
+        edge_ready = edge.release
+        if grafana_host:
+            monitoring.expose_grafana(grafana_host, edge.ingress_class, cfg.grafana.allowed_cidrs,
+                                      after(monitoring.namespace_object, edge.release))
     if dns:
-        dns.point_at_load_balancer(settings.region, ingress.service, ingress.release)
-    if grafana_host:
-        monitoring.expose_grafana(grafana_host, ingress.ingress_class, cfg.grafana.allowed_cidrs,
-                                  after(monitoring.namespace_object, ingress.release))
+        dns.point_at_load_balancer(settings.region, edge.service, edge_ready)
     for team, team_config in cfg.teams.items():
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
             quota=Quota(cpu=team_config.quota.cpu, memory=team_config.quota.memory, pods=team_config.quota.pods),
-            allowed_namespaces=[ingress.namespace, monitoring.namespace],
+            allowed_namespaces=[edge.namespace, monitoring.namespace],
         ), after())
     gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(
@@ -215,15 +237,16 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         metrics_server_replicas=services.metrics_server_replicas,
         autoscaler_resources=sizes["cluster-autoscaler"], metrics_server_resources=sizes["metrics-server"], **oidc,
     ), after())
-    for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None).items():
+    for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller).items():
         owner = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
-                 ingress.namespace: ingress, **({gpu.namespace: gpu} if gpu else {})}[namespace]
+                 edge.namespace: edge, **({gpu.namespace: gpu} if gpu else {})}[namespace]
         NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(owner.namespace_object))
     return {
         "grafanaAdminPassword": pulumi.Output.secret(password),
         "lokiBucket": loki.bucket.bucket,
         "alertDelivery": monitoring.alert_delivery,
         "baseDomain": dns.base_domain if dns else "none: no dns block configured",
+        "edge": f"{cfg.ingress.controller}: {edge.service}",
         "grafanaUrl": f"https://{grafana_host}" if grafana_host
         else "none: kubectl port-forward (see README); set grafana.allowedCidrs and dns to publish it",
     }

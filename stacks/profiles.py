@@ -59,6 +59,8 @@ def _sizes(scale: int, loki_scale: int) -> dict[str, Resources]:
         "loki-sidecar": fixed("10m", "48Mi", "96Mi"),
         "cache-exporter": fixed("10m", "16Mi", "32Mi"),
         "fluent-bit": fixed("50m", "64Mi", "256Mi"),
+        "load-balancer-controller": fixed("50m", "128Mi", "256Mi"),
+        "envoy-gateway": grow(100, 256, 1024),
         "metrics-server": fixed("50m", "96Mi", "256Mi"),
         "device-plugin": fixed("10m", "32Mi", "64Mi"),
         "dcgm-exporter": fixed("100m", "128Mi", "512Mi"),

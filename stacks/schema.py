@@ -152,6 +152,7 @@ class NodeGroupConfig(_Block):
 
 class IngressConfig(_Block):
     scheme: Literal["internet-facing", "internal"]
+    controller: Literal["nginx", "gateway"] = "nginx"
 
 
 def _github_repo(value: str) -> str:

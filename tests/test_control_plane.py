@@ -69,7 +69,7 @@ def test_vpc_cni_has_its_own_role_through_pod_identity(any_stack):
                       "Action": ["sts:AssumeRole", "sts:TagSession"]}]
     attachment = any_stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"acme-{any_stack.stack}-vpc-cni")
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
-    association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"acme-{any_stack.stack}-vpc-cni")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("kube-system", "aws-node")
     assert association.inputs["roleArn"] == role.outputs["arn"]
     assert association.inputs["clusterName"] == f"acme-{any_stack.stack}"
@@ -85,7 +85,7 @@ def test_node_roles_do_not_carry_the_cni_policy(any_stack):
 def test_node_groups_wait_for_pod_identity_agent_and_cni_identity(any_stack):
     agent = any_stack.one(ADDON, f"acme-{any_stack.stack}-pod-identity-agent")
     assert agent.inputs["addonName"] == "eks-pod-identity-agent"
-    association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"acme-{any_stack.stack}-vpc-cni")
     for group in any_stack.of_type("eks-platform:nodes:NodeGroup"):
         assert group.depends_on(agent) and group.depends_on(association)
 

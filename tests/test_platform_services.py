@@ -20,6 +20,7 @@ PINNED = {
     "dcgm-exporter": ("4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
     "metrics-server": ("3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
     "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
+    "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
 }
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 RELEASES_WITH_MONITORING_OBJECTS = {"kube-prometheus-stack", "loki", "fluent-bit", "ingress-nginx", "dcgm-exporter"}
@@ -27,7 +28,7 @@ RELEASES_WITH_MONITORING_OBJECTS = {"kube-prometheus-stack", "loki", "fluent-bit
 
 def test_every_release_is_pinned_atomic_and_rollbackable(any_stack):
     releases = {r.name: r.inputs for r in any_stack.of_type(RELEASE)}
-    assert set(releases) == set(PINNED) == set(CHARTS)
+    assert set(releases) == set(PINNED) == set(CHARTS) - {"gateway-helm"}
     for name, inputs in releases.items():
         assert (inputs["version"], inputs["repositoryOpts"]["repo"]) == PINNED[name]
         assert inputs["chart"] == name
@@ -63,18 +64,22 @@ def test_prod_ingress_is_highly_available(prod):
     assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
 
 
-def test_ingress_nlb_preserves_client_ip_and_exports_metrics(any_stack):
+def test_the_load_balancer_controller_builds_the_ingress_nlb_keeping_the_client_ip(any_stack):
     controller = values(any_stack, "ingress-nginx")["controller"]
     service = controller["service"]
-    assert service["externalTrafficPolicy"] == "Local"
-    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
-    assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in service["annotations"]
+    assert service["loadBalancerClass"] == "service.k8s.aws/nlb"
+    prefix = "service.beta.kubernetes.io/aws-load-balancer"
+    annotations = service["annotations"]
+    assert (annotations[f"{prefix}-type"], annotations[f"{prefix}-nlb-target-type"]) == ("external", "ip")
+    assert annotations[f"{prefix}-scheme"] == "internet-facing"
+    assert annotations[f"{prefix}-attributes"] == "load_balancing.cross_zone.enabled=true"
+    assert annotations[f"{prefix}-target-group-attributes"] == "preserve_client_ip.enabled=true"
     assert controller["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
 
 
 def test_internal_ingress_scheme():
     service = values(run_stack("dev", ingress={"scheme": "internal"}), "ingress-nginx")["controller"]["service"]
-    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-internal"] == "true"
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
 
 
 # ---- monitoring ----------------------------------------------------------------------------------
@@ -346,18 +351,20 @@ def test_every_service_waits_for_the_general_nodes_and_coredns(any_stack):
     gpu = any_stack.one("eks:index:ManagedNodeGroup", f"acme-{env}-gpu")
     coredns = any_stack.one("aws:eks/addon:Addon", f"acme-{env}-coredns")
     components = [r for r in any_stack.registrations if r.type.startswith("eks-platform:")
-                  and r.type.split(":")[1] in ("storage", "monitoring", "logging", "ingress", "gpu", "autoscaling")]
-    assert len(components) == 8
+                  and r.type.split(":")[1] in ("storage", "crds", "monitoring", "logging", "ingress", "gpu",
+                                               "autoscaling", "edge")]
+    assert len(components) == 9
     for component in components:
         assert component.depends_on(general) and component.depends_on(coredns), component.type
         assert not component.depends_on(gpu), component.type
 
 
-def test_no_release_waits_for_another(any_stack):
-    """With the CRDs applied on their own, releases install in parallel: none serves another at install time."""
+def test_a_release_waits_for_another_only_where_one_serves_the_other_at_install_time(any_stack):
+    """With the CRDs applied on their own, releases install in parallel, except that the load balancer
+    controller must be serving before the ingress controller's LoadBalancer Service is created."""
     releases = any_stack.of_type(RELEASE)
     waits = {(r.name, other.name) for r in releases for other in releases if r.depends_on(other)}
-    assert waits == set()
+    assert waits == {("ingress-nginx", "aws-load-balancer-controller")}
 
 
 def test_releases_and_objects_that_use_monitoring_crds_wait_for_them(any_stack):
