@@ -37,6 +37,7 @@ class GatewayArgs:
     proxy_replicas: int = 1
     controller_resources: Resources | None = None
     proxy_resources: Resources | None = None
+    job_resources: Resources | None = None
     after_delete: Sequence[pulumi.ResourceHook] = ()
 
 
@@ -46,6 +47,7 @@ def controller_values(args: GatewayArgs) -> dict[str, Any]:
         "createNamespace": False,
         "deployment": {"envoyGateway": {"resources": args.controller_resources.values()
                                         if args.controller_resources else {}}},
+        "certgen": {"job": {"resources": args.job_resources.values() if args.job_resources else {}}},
     }
 
 

@@ -3,7 +3,8 @@
 Mandatory: EKS secrets encrypted with KMS and all control-plane logs on; no public API endpoint open
 to 0.0.0.0/0 in prod; launch templates require IMDSv2; EBS volumes and S3 buckets encrypted, buckets
 block public access; Helm releases pin a chart version; AWS resources carry the required tags.
-Advisory: spot-only general capacity in prod; fewer NAT gateways than availability zones.
+Advisory: spot-only general capacity in prod; fewer NAT gateways than availability zones; a retired
+ingress controller (ingress-nginx) in prod.
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
         report(f"Missing required tags: {', '.join(missing)}.", None)
 
 
+RETIRED_CHARTS = {"ingress-nginx": "ingress-nginx stopped receiving fixes in March 2026; set "
+                                    "eks-platform:ingress.controller: gateway (Envoy Gateway)"}
+
+
+def _retired_ingress_in_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    chart = str(args.props.get("chart", "")).rsplit("/", 1)[-1]
+    if chart in RETIRED_CHARTS and _stack(args.urn) in _config(args, "prodStacks"):
+        report(f"Prod runs a retired ingress controller: {RETIRED_CHARTS[chart]}.", None)
+
+
 def _resources(args: StackValidationArgs, type_: str) -> list:
     return [r for r in args.resources if r.resource_type == type_]
 
@@ -154,6 +165,9 @@ ADVISORY: list = [
                           config_schema=_PROD_SCHEMA),
     StackValidationPolicy(name="nat-gateway-per-zone", description="A NAT gateway per availability zone.",
                           validate=_nat_per_zone, enforcement_level=EnforcementLevel.ADVISORY),
+    ResourceValidationPolicy(name="retired-ingress-controller", description="Prod does not run a retired ingress "
+                             "controller.", validate=_for_type("kubernetes:helm.sh/v3:Release", _retired_ingress_in_prod),
+                             enforcement_level=EnforcementLevel.ADVISORY, config_schema=_PROD_SCHEMA),
 ]
 
 

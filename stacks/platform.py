@@ -207,6 +207,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
             scheme=cfg.ingress.scheme, base_domain=dns.base_domain if dns else None,
             tls_certificate_arn=certificate_arn, proxy_replicas=services.ingress_replicas,
             controller_resources=sizes["envoy-gateway"], proxy_resources=sizes["ingress-controller"],
+            job_resources=sizes["admission-job"],
             after_delete=[_wait_for_load_balancers(settings)],
         ), gateway_crds, after(load_balancers.release, *certificate))
         edge_ready: pulumi.Resource = edge.gateway

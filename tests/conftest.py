@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from typing import Any
 
 import kubernetes_validate.utils
@@ -49,6 +50,19 @@ def stack_evaluation(stack: str) -> Evaluation:
         assert evaluation.error is None, str(evaluation.error)
         _cache[stack] = evaluation
     return _cache[stack]
+
+
+_variants: dict[str, Evaluation] = {}
+
+
+def stack_variant(stack: str, **overrides: Any) -> Evaluation:
+    """`run_stack`, evaluated once per session for the same overrides (read-only: do not change it)."""
+    key = f"{stack}:{json.dumps(overrides, sort_keys=True)}"
+    if key not in _variants:
+        evaluation = run_stack(stack, **overrides)
+        assert evaluation.error is None, str(evaluation.error)
+        _variants[key] = evaluation
+    return _variants[key]
 
 
 @pytest.fixture(params=STACKS)
@@ -106,8 +120,7 @@ def moto_server(_moto_server_url, monkeypatch):
 
     urllib.request.urlopen(urllib.request.Request(f"{_moto_server_url}/moto-api/reset", method="POST"), timeout=10)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": _moto_server_url,
-                       "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}.items():  # AWS managed policies, as in an account
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": _moto_server_url}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield _moto_server_url

@@ -114,8 +114,8 @@ def render_stack(evaluation: Evaluation) -> dict[str, Rendered]:
     rendered = {}
     for registration in evaluation.of_type(RELEASE):
         inputs = reveal(registration.inputs)
-        rendered[inputs["name"]] = render(inputs["chart"], inputs.get("values", {}), inputs["name"],
-                                          inputs["namespace"], version)
+        chart = inputs["chart"].rsplit("/", 1)[-1]  # an OCI chart is named by its full reference
+        rendered[inputs["name"]] = render(chart, inputs.get("values", {}), inputs["name"], inputs["namespace"], version)
     return rendered
 
 

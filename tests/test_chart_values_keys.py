@@ -14,6 +14,7 @@ import yaml
 from components.helm import CHARTS
 from ops.stackfiles import PROJECT_DIR
 from stacks.config import deep_merge
+from tests.conftest import stack_variant
 from tests.k8s import RELEASE, reveal
 
 CHARTS_DIR = PROJECT_DIR.parent / "shared" / "charts"
@@ -60,11 +61,12 @@ def test_pinned_versions_match_the_shared_charts():
         assert meta["version"] == chart.version, chart.name
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "gateway"])
 def test_every_values_key_exists_in_the_chart(stack, request):
-    evaluation = request.getfixturevalue(stack)
+    evaluation = stack_variant("staging", ingress={"controller": "gateway"}) if stack == "gateway" \
+        else request.getfixturevalue(stack)
     for registration in evaluation.of_type(RELEASE):
-        chart = registration.inputs["chart"]
+        chart = registration.inputs["chart"].rsplit("/", 1)[-1]
         bad = list(unknown_keys(reveal(registration.inputs["values"]), defaults(chart), chart))
         assert bad == [], f"{chart}: keys not in the chart's values.yaml: {bad}"
 

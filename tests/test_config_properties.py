@@ -20,7 +20,7 @@ from stacks.config import load, load_raw
 from stacks.problems import ConfigError
 from stacks.schema import SECRET_KEYS, PlatformConfig
 
-EXAMPLES = {"wrong types": 300, "accepted configs evaluate": 10}
+EXAMPLES = {"wrong types": 250, "accepted configs evaluate": 8}
 SECRET = "SENTINEL-S3CRET-VALUE"
 LIBRARY_WORDING = ("Input should", "valid dictionary", "instance of", "valid tuple", " items", "String should",
                    "Traceback")

@@ -62,7 +62,8 @@ def test_another_secrets_provider_is_never_replaced(moto_server, project):
     assert "alias/other" in path.read_text()
 
 
-def test_github_identities_trust_only_their_environment_and_pull_requests(moto_server, project):
+def test_github_identities_trust_only_their_environment_and_pull_requests(moto_server, project, monkeypatch):
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # AWS managed policies exist, as in an account
     code, out, _ = run(project, stacks=["dev", "prod"], github_repo=REPO)
     assert code == 0
     iam = boto3.client("iam")

@@ -67,7 +67,7 @@ def run(*args, **kwargs):
     return code, out.getvalue(), err.getvalue()
 
 
-def test_a_dry_run_lists_the_clusters_leftovers_and_deletes_nothing(two_clusters):
+def test_a_dry_run_lists_then_yes_deletes_in_order_sparing_others_and_a_second_run_is_a_no_op(two_clusters):
     mine, theirs = two_clusters
     code, out, _ = run("dev", False, False)
     assert code == 0 and "dry run: 5 found" in out
@@ -78,9 +78,6 @@ def test_a_dry_run_lists_the_clusters_leftovers_and_deletes_nothing(two_clusters
     assert mine["our_sg"] not in out  # Pulumi's own
     assert len(boto3.client("elbv2").describe_load_balancers()["LoadBalancers"]) == 2
 
-
-def test_yes_deletes_in_order_leaves_other_clusters_alone_and_a_second_run_is_a_no_op(two_clusters):
-    mine, theirs = two_clusters
     code, out, _ = run("dev", True, False)
     assert code == 0 and out.rstrip().endswith("done")
     order = [line.split()[1] + " " + line.split()[2] for line in out.splitlines() if line.startswith("deleted")]
@@ -103,9 +100,12 @@ def test_a_retain_stack_keeps_its_volumes_unless_told(moto_server):
     assert code == 0 and boto3.client("ec2").describe_volumes()["Volumes"] == []
 
 
-def test_waiting_is_bounded_and_says_what_is_left(moto_server, monkeypatch):
+def test_waiting_is_bounded_and_says_what_is_left_and_so_does_the_programs_hook(moto_server, monkeypatch):
     made = cluster_resources(CLUSTER, "10.20.0.0/16")
     session = boto3.session.Session()
+    lookup = lambda: leftovers.load_balancers(session, "us-east-1", CLUSTER)  # noqa: E731
+    with pytest.raises(TimeoutError, match=f"{CLUSTER}-nlb"):
+        leftovers.wait_until_gone(lookup, "load balancer", timeout_seconds=20, poll_seconds=10, clock=FastClock())
     real = leftovers._delete_one
 
     def stuck(session_, region, item):
@@ -118,13 +118,5 @@ def test_waiting_is_bounded_and_says_what_is_left(moto_server, monkeypatch):
                             poll_seconds=10, clock=FastClock())
     assert lines[-1] == "gave up waiting after 30 s"
     assert {i.id for i in left} >= {made["balancer"], made["volume"]}
-
-
-def test_the_program_hook_waits_for_the_load_balancer_then_gives_up_naming_it(moto_server):
-    made = cluster_resources(CLUSTER, "10.20.0.0/16")
-    session = boto3.session.Session()
-    lookup = lambda: leftovers.load_balancers(session, "us-east-1", CLUSTER)  # noqa: E731
-    with pytest.raises(TimeoutError, match=f"{CLUSTER}-nlb"):
-        leftovers.wait_until_gone(lookup, "load balancer", timeout_seconds=20, poll_seconds=10, clock=FastClock())
     boto3.client("elbv2").delete_load_balancer(LoadBalancerArn=made["balancer"])
     leftovers.wait_until_gone(lookup, "load balancer", timeout_seconds=20, poll_seconds=10, clock=FastClock())

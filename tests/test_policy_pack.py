@@ -46,7 +46,7 @@ def test_pack_has_the_promised_policies_and_levels():
         "eks-secrets-encrypted", "eks-control-plane-logs", "eks-no-open-endpoint-in-prod", "launch-template-imdsv2",
         "ebs-encrypted", "helm-chart-version-pinned", "aws-required-tags", "s3-bucket-controls"}
     assert all(p.enforcement_level.value == "mandatory" for p in MANDATORY)
-    assert {p.name for p in ADVISORY} == {"prod-not-spot-only", "nat-gateway-per-zone"}
+    assert {p.name for p in ADVISORY} == {"prod-not-spot-only", "nat-gateway-per-zone", "retired-ingress-controller"}
     assert all(p.enforcement_level.value == "advisory" for p in ADVISORY)
 
 

@@ -1,0 +1,192 @@
+"""The edge: the AWS Load Balancer Controller owns the load balancers; ingress-nginx or the Gateway API on
+Envoy Gateway in front of the platform. Both modes, every stack; ordering; the objects against their CRDs."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from components.crds import CRD_ROOT
+from components.load_balancer_controller import IAM_POLICY, iam_policy
+from tests.conftest import STACKS, stack_evaluation, stack_variant
+from tests.k8s import RELEASE, release, reveal, values
+from tests.rendering import CHARTS_DIR, needs_charts
+
+GATEWAY = {"ingress": {"controller": "gateway"}}
+CUSTOM = "kubernetes:{group}/{version}:{kind}"
+
+
+def gateway_stack(stack: str):
+    published = {"grafana": {"allowedCidrs": ["198.51.100.0/24"]}} if stack != "dev" else {}
+    return stack_variant(stack, **GATEWAY, **published)
+
+
+def ancestors(evaluation, registration) -> set[str]:
+    """Every URN `registration` waits for, directly or through what it waits for."""
+    by_urn = {r.urn: r for r in evaluation.registrations}
+    seen, pending = set(), list(registration.dependencies)
+    while pending:
+        urn = pending.pop()
+        if urn not in seen:
+            seen.add(urn)
+            pending += by_urn[urn].dependencies if urn in by_urn else []
+    return seen
+
+
+# ---- the load balancer controller ----------------------------------------------------------------
+
+def test_the_controller_has_awss_policy_through_pod_identity(prod):
+    policy = prod.one("aws:iam/policy:Policy", "acme-prod-load-balancer-controller").inputs["policy"]
+    assert json.loads(policy) == json.loads(IAM_POLICY.read_text())
+    assert len(iam_policy()) <= 6144  # IAM's limit for a managed policy, whitespace not counted
+    association = prod.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                           "acme-prod-load-balancer-controller").inputs
+    assert (association["namespace"], association["serviceAccount"]) == ("kube-system", "aws-load-balancer-controller")
+    trust = json.loads(next(r for r in prod.of_type("aws:iam/role:Role")
+                            if r.name == "acme-prod-load-balancer-controller").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_controller_is_highly_available_tags_what_it_makes_and_leaves_other_services_alone(stack, request):
+    chart = values(request.getfixturevalue(stack), "aws-load-balancer-controller")
+    assert chart["replicaCount"] == 2 and chart["podDisruptionBudget"] == {"maxUnavailable": 1}
+    assert chart["clusterName"] == f"acme-{stack}" and chart["vpcId"] == f"vpc-acme-{stack}"
+    assert chart["defaultTags"]["stack"] == stack and chart["defaultTags"]["cluster"] == f"acme-{stack}"
+    assert chart["enableServiceMutatorWebhook"] is False and chart["keepTLSSecret"] is True
+
+
+@needs_charts
+def test_the_vendored_policy_and_crds_are_the_pinned_ones():
+    assert json.loads(IAM_POLICY.read_text()) == json.loads(
+        (CHARTS_DIR / "aws-load-balancer-controller" / "iam_policy.json").read_text())
+    sources = {"gateway.networking.k8s.io": CHARTS_DIR / "gateway-api-crds",
+               "gateway.envoyproxy.io": CHARTS_DIR / "gateway-helm" / "charts" / "crds" / "crds" / "generated"}
+    for bundle, source in sources.items():
+        vendored = {p.name: p.read_bytes() for p in (CRD_ROOT / bundle).glob("*.yaml")}
+        assert vendored == {p.name: p.read_bytes() for p in source.glob("*.yaml")}, bundle
+
+
+# ---- gateway mode --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_gateway_mode_evaluates_for_every_stack_without_ingress_nginx(stack):
+    evaluation = gateway_stack(stack)
+    names = {r.name for r in evaluation.of_type(RELEASE)}
+    assert "envoy-gateway" in names and "ingress-nginx" not in names
+    assert evaluation.outputs["edge"] == "gateway: envoy-gateway-system/edge-gateway"
+    assert stack_evaluation(stack).outputs["edge"] == "nginx: ingress-nginx/ingress-nginx-controller"
+
+
+def test_the_gateway_redirects_http_and_serves_https_to_grafana_and_team_routes():
+    evaluation = gateway_stack("prod")
+    gateway = evaluation.one(CUSTOM.format(group="gateway.networking.k8s.io", version="v1", kind="Gateway")).inputs
+    listeners = {l["name"]: l for l in gateway["spec"]["listeners"]}
+    assert (listeners["http"]["port"], listeners["grafana"]["port"], listeners["apps"]["port"]) == (80, 443, 443)
+    assert listeners["grafana"]["hostname"] == "grafana.prod.example.com"
+    assert listeners["apps"]["hostname"] == "*.prod.example.com"
+    assert listeners["apps"]["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"] == [
+        {"key": "team", "operator": "Exists"}]
+    routes = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in evaluation.of_type(
+        CUSTOM.format(group="gateway.networking.k8s.io", version="v1", kind="HTTPRoute"))}
+    assert routes["https-redirect"]["rules"][0]["filters"][0]["requestRedirect"] == {"scheme": "https", "statusCode": 301}
+    assert routes["https-redirect"]["parentRefs"] == [{"name": "edge", "sectionName": "http"}]
+    assert routes["grafana"]["rules"][0]["backendRefs"] == [
+        {"name": "kube-prometheus-stack-grafana", "namespace": "monitoring", "port": 80}]
+    policy = evaluation.one(CUSTOM.format(group="gateway.envoyproxy.io", version="v1alpha1",
+                                          kind="SecurityPolicy")).inputs["spec"]["authorization"]
+    assert policy["defaultAction"] == "Deny"
+    assert policy["rules"][0]["principal"] == {"clientCIDRs": ["198.51.100.0/24"]}
+    teams = {p.inputs["metadata"]["name"] for p in evaluation.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+             if p.inputs["metadata"]["namespace"] == "payments"}
+    assert "allow-from-envoy-gateway-system" in teams
+
+
+def test_the_proxy_service_is_an_nlb_of_the_controller_ending_tls_with_the_certificate():
+    evaluation = gateway_stack("prod")
+    proxy = reveal(evaluation.one(CUSTOM.format(group="gateway.envoyproxy.io", version="v1alpha1",
+                                                kind="EnvoyProxy")).inputs)["spec"]["provider"]["kubernetes"]
+    service = proxy["envoyService"]
+    assert service["name"] == "edge-gateway" and service["loadBalancerClass"] == "service.k8s.aws/nlb"
+    prefix = "service.beta.kubernetes.io/aws-load-balancer"
+    certificate = evaluation.one("aws:acm/certificate:Certificate", "acme-prod-tls").outputs["arn"]
+    assert service["annotations"][f"{prefix}-ssl-cert"] == certificate
+    assert service["annotations"][f"{prefix}-ssl-ports"] == "443"
+    assert service["annotations"][f"{prefix}-nlb-target-type"] == "ip"
+    assert proxy["envoyDeployment"]["replicas"] == 3 and proxy["envoyPDB"] == {"maxUnavailable": 1}
+    assert {"cpu", "memory"} <= set(proxy["envoyDeployment"]["container"]["resources"]["requests"])
+    records = evaluation.one("kubernetes:core/v1:Service", "acme-prod-ingress-lb")
+    assert records.inputs["id"] == "envoy-gateway-system/edge-gateway"
+
+
+@pytest.mark.parametrize("mode", ["nginx", "gateway"])
+def test_the_controller_and_crds_come_before_what_uses_them(mode):
+    evaluation = gateway_stack("prod") if mode == "gateway" else stack_evaluation("prod")
+    controller = release(evaluation, "aws-load-balancer-controller")
+    if mode == "nginx":
+        assert release(evaluation, "ingress-nginx").depends_on(controller)
+        return
+    groups = {r.inputs["files"][0].split("/")[2]: r for r in evaluation.of_type("kubernetes:yaml/v2:ConfigGroup")}
+    assert set(groups) == {"monitoring.coreos.com", "gateway.networking.k8s.io", "gateway.envoyproxy.io"}
+    envoy = release(evaluation, "envoy-gateway")
+    assert envoy.inputs["chart"] == "oci://docker.io/envoyproxy/gateway-helm" and envoy.inputs["version"] == "v1.9.0"
+    assert envoy.inputs["skipCrds"] is True and envoy.inputs["values"]["crds"] == {"enabled": False}
+    assert envoy.depends_on(groups["gateway.networking.k8s.io"]) and envoy.depends_on(groups["gateway.envoyproxy.io"])
+    gateway = evaluation.one(CUSTOM.format(group="gateway.networking.k8s.io", version="v1", kind="Gateway"))
+    waits = ancestors(evaluation, gateway)
+    assert {controller.urn, envoy.urn, groups["gateway.networking.k8s.io"].urn} <= waits
+    for kind, group, version in (("HTTPRoute", "gateway.networking.k8s.io", "v1"),
+                                 ("EnvoyProxy", "gateway.envoyproxy.io", "v1alpha1"),
+                                 ("SecurityPolicy", "gateway.envoyproxy.io", "v1alpha1")):
+        for registration in evaluation.of_type(CUSTOM.format(group=group, version=version, kind=kind)):
+            assert groups[group].urn in ancestors(evaluation, registration), kind
+    assert gateway.after_delete_hooks == ["acme-prod-load-balancers-gone"]
+
+
+# ---- every custom object against its CRD's schema ------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    schemas = {}
+    for path in CRD_ROOT.glob("gateway.*/*.yaml"):
+        for document in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader):
+            if document and document.get("kind") == "CustomResourceDefinition":
+                for version in document["spec"]["versions"]:
+                    api = f"{document['spec']['group']}/{version['name']}"
+                    schemas[(api, document["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def test_every_gateway_object_is_valid_for_its_crd():
+    evaluation = gateway_stack("prod")
+    objects = [reveal(r.inputs) for r in evaluation.registrations
+               if r.type.startswith("kubernetes:gateway.") and r.custom]
+    assert {o["kind"] for o in objects} == {"Gateway", "GatewayClass", "HTTPRoute", "ReferenceGrant", "EnvoyProxy",
+                                            "SecurityPolicy"}
+    for obj in objects:
+        schema = crd_schemas()[(obj["apiVersion"], obj["kind"])]
+        jsonschema.validate({k: v for k, v in obj.items() if k != "metadata"}, schema)
+
+
+def test_the_crd_check_catches_a_bad_listener():
+    schema = crd_schemas()[("gateway.networking.k8s.io/v1", "Gateway")]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "spec": {
+            "gatewayClassName": "x", "listeners": [{"name": "http", "port": "eighty", "protocol": "HTTP"}]}}, schema)
+
+
+def test_the_policy_pack_flags_a_retired_ingress_controller_in_prod_only():
+    from policy.policies import ADVISORY
+    from tests.test_policy_pack import violations
+
+    assert "retired-ingress-controller" in {p.name for p in ADVISORY}
+    nginx = {"chart": "ingress-nginx", "version": "4.15.1"}
+    assert violations("retired-ingress-controller", RELEASE, nginx, stack="prod")
+    assert not violations("retired-ingress-controller", RELEASE, nginx, stack="dev")
+    assert not violations("retired-ingress-controller", RELEASE, {"chart": "oci://docker.io/envoyproxy/gateway-helm"},
+                          stack="prod")
