@@ -100,7 +100,8 @@ class Gateway(pulumi.ComponentResource):
             if args.after_delete else pulumi.ResourceOptions()
         self.gateway = k8s.apiextensions.CustomResource(
             f"{name}-gateway", api_version="gateway.networking.k8s.io/v1", kind="Gateway",
-            metadata={"name": GATEWAY, "namespace": NAMESPACE},
+            # Done when Envoy serves it and its Service has the NLB's address (the DNS records read it next).
+            metadata={"name": GATEWAY, "namespace": NAMESPACE, "annotations": {"pulumi.com/waitFor": "condition=Programmed"}},
             spec={"gatewayClassName": GATEWAY_CLASS, "listeners": listeners(args.base_domain)},
             opts=pulumi.ResourceOptions.merge(waits_like(self, opts, gateway_class), hooks))
         k8s.apiextensions.CustomResource(

@@ -86,6 +86,7 @@ def test_gateway_mode_evaluates_for_every_stack_without_ingress_nginx(stack):
 def test_the_gateway_redirects_http_and_serves_https_to_grafana_and_team_routes():
     evaluation = gateway_stack("prod")
     gateway = evaluation.one(CUSTOM.format(group="gateway.networking.k8s.io", version="v1", kind="Gateway")).inputs
+    assert gateway["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Programmed"}
     listeners = {l["name"]: l for l in gateway["spec"]["listeners"]}
     assert (listeners["http"]["port"], listeners["grafana"]["port"], listeners["apps"]["port"]) == (80, 443, 443)
     assert listeners["grafana"]["hostname"] == "grafana.prod.example.com"
