@@ -24,7 +24,6 @@ BUNDLES = {
     "gateway.envoyproxy.io": "Envoy Gateway v1.9.0 gateway-helm charts/crds/crds/generated",
 }
 OPERATOR_VERSION = "0.93.1"  # the prometheus-operator of kube-prometheus-stack 88.5.3
-CRD_DIR = CRD_ROOT / "monitoring.coreos.com"
 
 
 def files(bundle: str) -> str:
@@ -36,6 +35,8 @@ class Crds(pulumi.ComponentResource):
     group: k8s.yaml.v2.ConfigGroup
 
     def __init__(self, name: str, bundle: str, opts: pulumi.ResourceOptions | None = None):
+        if bundle not in BUNDLES:
+            raise ValueError(f"unknown CRD bundle {bundle}; kept here: {', '.join(BUNDLES)}")
         super().__init__("eks-platform:crds:Crds", f"{name}-{bundle}", None, opts)
         self.group = k8s.yaml.v2.ConfigGroup(f"{name}-{bundle}", files=[files(bundle)],
                                              opts=waits_like(self, opts))

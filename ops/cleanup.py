@@ -14,8 +14,7 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import ClientError
 
-from ops.stackfiles import StackFileError, load_settings
-from stacks.problems import ConfigError
+from ops.stackfiles import settings_or_report
 
 
 def control_plane_log_group(cluster_name: str) -> str:
@@ -40,10 +39,8 @@ def stray_log_groups(session: boto3.session.Session, region: str, cluster_name: 
 
 
 def main(stack: str, delete: bool, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
-    try:
-        settings = load_settings(stack)
-    except (FileNotFoundError, StackFileError, ConfigError) as error:
-        print(f"error: {error}", file=err)
+    settings = settings_or_report(stack, err)
+    if settings is None:
         return 2
     session = session or boto3.session.Session()
     region, cluster = settings.region, settings.cluster_name

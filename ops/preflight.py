@@ -20,10 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components.network import EKS_UNSUPPORTED_ZONE_IDS, pick_zones
 from ops.secrets_provider import current
-from ops.stackfiles import PROJECT_DIR, StackFileError, load_settings
+from ops.stackfiles import PROJECT_DIR, settings_or_report
 from stacks import eks_versions
 from stacks.config import NAMESPACE, Settings
-from stacks.problems import ConfigError
 
 # EC2 service-quota codes: (capacity, instance class) -> quota code.
 VCPU_QUOTAS = {
@@ -220,10 +219,8 @@ def secrets_provider_check(stack: str, project_dir: Path = PROJECT_DIR) -> Check
 
 
 def main(stack: str, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
-    try:
-        settings = load_settings(stack)
-    except (FileNotFoundError, StackFileError, ConfigError) as error:
-        print(f"error: {error}", file=err)
+    settings = settings_or_report(stack, err)
+    if settings is None:
         return 2
     checks = [secrets_provider_check(stack), *run_checks(settings, session or boto3.session.Session())]
     print(render(checks), file=out)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
 from stacks.config import KNOWN_NAMESPACES, NAMESPACE, RawConfig, Settings, as_pulumi_config_value, decode, load_raw
+from stacks.problems import ConfigError
 from stacks.secure import SecureValue, placeholder
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -97,3 +98,13 @@ def raw_config(config: dict[str, Any]) -> RawConfig:
 def load_settings(stack: str, project_dir: Path = PROJECT_DIR) -> Settings:
     """The validated `Settings` of a stack file (raises `FileNotFoundError`, `StackFileError` or `ConfigError`)."""
     return load_raw(stack, raw_config(read_stack_config(stack, project_dir)))
+
+
+def settings_or_report(stack: str, err: TextIO, project_dir: Path = PROJECT_DIR) -> Settings | None:
+    """A stack's settings for an `ops` command, or None after writing why not (a missing or broken file,
+    or every configuration problem) to `err`: never a traceback for a user's mistake."""
+    try:
+        return load_settings(stack, project_dir)
+    except (FileNotFoundError, StackFileError, ConfigError) as error:
+        print(f"error: {error}", file=err)
+        return None

@@ -12,16 +12,13 @@ from typing import TextIO
 import boto3
 
 from components import leftovers
-from ops.stackfiles import StackFileError, load_settings
-from stacks.problems import ConfigError
+from ops.stackfiles import settings_or_report
 
 
 def main(stack: str, delete: bool, delete_volumes: bool, out: TextIO, err: TextIO,
          session: boto3.session.Session | None = None, timeout_seconds: float = 900, poll_seconds: float = 10) -> int:
-    try:
-        settings = load_settings(stack)
-    except (FileNotFoundError, StackFileError, ConfigError) as error:
-        print(f"error: {error}", file=err)
+    settings = settings_or_report(stack, err)
+    if settings is None:
         return 2
     session = session or boto3.session.Session()
     cluster, region = settings.cluster_name, settings.region

@@ -15,9 +15,8 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import ClientError
 
-from ops.stackfiles import StackFileError, load_settings
+from ops.stackfiles import settings_or_report
 from stacks import eks_versions
-from stacks.problems import ConfigError
 
 MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
 KUBELET_SKEW = 3  # minors a kubelet may trail the API server (Kubernetes version skew policy, 1.28+)
@@ -115,10 +114,8 @@ def render(plan: Plan) -> str:
 
 
 def main(stack: str, target: str, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:
-    try:
-        settings = load_settings(stack)
-    except (FileNotFoundError, StackFileError, ConfigError) as error:
-        print(f"error: {error}", file=err)
+    settings = settings_or_report(stack, err)
+    if settings is None:
         return 2
     eks = (session or boto3.session.Session()).client("eks", region_name=settings.region)
     try:

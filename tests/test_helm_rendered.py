@@ -323,8 +323,8 @@ def test_grafana_keeps_its_database_on_a_volume(mode):
 
 
 def test_the_vendored_crds_are_the_pinned_charts():
-    from components.crds import CRD_DIR
+    from components.crds import CRD_ROOT
 
     chart_crds = CHARTS_DIR / "kube-prometheus-stack" / "charts" / "crds" / "crds"
-    vendored = {p.name: p.read_bytes() for p in CRD_DIR.glob("*.yaml")}
+    vendored = {p.name: p.read_bytes() for p in (CRD_ROOT / "monitoring.coreos.com").glob("*.yaml")}
     assert vendored == {p.name: p.read_bytes() for p in chart_crds.glob("*.yaml")}

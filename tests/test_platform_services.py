@@ -401,9 +401,9 @@ def test_in_cluster_resources_use_the_clusters_kubernetes_provider(any_stack):
 def test_the_crds_applied_are_those_of_the_pinned_operator():
     import re
 
-    from components.crds import CRD_DIR, OPERATOR_VERSION
+    from components.crds import CRD_ROOT, OPERATOR_VERSION
 
-    texts = [p.read_text() for p in sorted(CRD_DIR.glob("*.yaml"))]
+    texts = [p.read_text() for p in sorted((CRD_ROOT / "monitoring.coreos.com").glob("*.yaml"))]
     kinds = {re.search(r"^  names:\n(?:    .*\n)*?    kind: (\w+)$", t, re.MULTILINE).group(1) for t in texts}
     assert kinds >= {"ServiceMonitor", "PrometheusRule", "Prometheus", "Alertmanager", "PodMonitor"}
     versions = {re.search(r"^    operator\.prometheus\.io/version: (\S+)$", t, re.MULTILINE).group(1) for t in texts}
