@@ -1,9 +1,10 @@
 """Dns: the platform's name on the internet and its TLS certificate.
 
 Looks up (or creates) the Route53 hosted zone, requests an ACM certificate for the base domain and its
-wildcard validated through DNS, and, once the ingress controller's load balancer exists, points the
-wildcard and `grafana.<base>` at it with alias records (the NLB's hostname read from the controller's
-Service, its canonical hosted zone looked up for the region: no hard-coded zone ids).
+wildcard validated through DNS, and, once the edge's load balancer exists, points the base domain itself,
+its wildcard and `grafana.<base>` at it with alias records (the NLB's hostname read from the edge's
+Service, its canonical hosted zone looked up for the region: no hard-coded zone ids). A zone it creates
+gives its name servers, to enter at the registrar.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ class Dns(pulumi.ComponentResource):
         super().__init__("eks-platform:dns:Dns", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.base_domain = args.base_domain
+        self.name_servers: pulumi.Input = "none: the zone exists already (eks-platform:dns.createZone is false)"
         if args.create_zone:
-            self.zone_id = aws.route53.Zone(f"{name}-zone", name=args.zone_name, force_destroy=False,
-                                            opts=pulumi.ResourceOptions(parent=self, protect=args.protect)).zone_id
+            zone = aws.route53.Zone(f"{name}-zone", name=args.zone_name, force_destroy=False,
+                                    opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+            self.zone_id, self.name_servers = zone.zone_id, zone.name_servers
         else:
             self.zone_id = aws.route53.get_zone_output(
                 name=args.zone_name, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self)).zone_id
@@ -58,16 +61,16 @@ class Dns(pulumi.ComponentResource):
         self.register_outputs({"baseDomain": self.base_domain, "certificateArn": self.certificate.arn})
 
     def point_at_load_balancer(self, region: str, service: str, ingress: pulumi.Resource) -> None:
-        """Alias `*.<base>` and `grafana.<base>` to the load balancer of the Service `namespace/name`."""
+        """Alias `<base>`, `*.<base>` and `grafana.<base>` to the load balancer of the Service `namespace/name`."""
         lb = k8s.core.v1.Service.get(f"{self._name}-ingress-lb", service,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[ingress]))
         hostname = lb.status.load_balancer.ingress[0].hostname
         lb_zone = aws.lb.get_hosted_zone_id_output(load_balancer_type="network", region=region,
                                                    opts=pulumi.InvokeOutputOptions(parent=self)).id
-        for label in ("*", "grafana"):
+        for label, resource in (("*", "wildcard"), ("grafana", "grafana"), ("", "apex")):
             aws.route53.Record(
-                f"{self._name}-{'wildcard' if label == '*' else label}", zone_id=self.zone_id,
-                name=f"{label}.{self.base_domain}", type="A",
+                f"{self._name}-{resource}", zone_id=self.zone_id,
+                name=f"{label}.{self.base_domain}" if label else self.base_domain, type="A",
                 aliases=[{"name": hostname, "zone_id": lb_zone, "evaluate_target_health": True}],
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -173,6 +173,7 @@ class Loki(pulumi.ComponentResource):
 
 
 UNSHIPPED_NAMESPACES = (FLUENT_BIT_NAMESPACE, NAMESPACE)
+NODE_UNITS = ("kubelet.service", "containerd.service")  # the node's own logs, from the systemd journal
 
 
 def fluent_bit_config() -> dict[str, str]:
@@ -190,6 +191,9 @@ def fluent_bit_config() -> dict[str, str]:
             "    multiline.parser docker, cri\n"
             "    Tag kube.*\n    Mem_Buf_Limit 16MB\n    Skip_Long_Lines On\n    storage.type filesystem\n"
             f"    DB {BUFFER_DIR}/flb_kube.db\n"
+            "[INPUT]\n    Name systemd\n    Tag host.*\n    Path /var/log/journal\n"
+            + "".join(f"    Systemd_Filter _SYSTEMD_UNIT={unit}\n" for unit in NODE_UNITS)
+            + f"    Read_From_Tail On\n    storage.type filesystem\n    DB {BUFFER_DIR}/flb_systemd.db\n"
         ),
         "filters": (
             "[FILTER]\n    Name kubernetes\n    Match kube.*\n    Merge_Log On\n    Keep_Log Off\n"
@@ -202,6 +206,10 @@ def fluent_bit_config() -> dict[str, str]:
             "container=$kubernetes['container_name'], node=$kubernetes['host']\n"
             "    remove_keys kubernetes\n    line_format json\n"
             "    storage.total_limit_size 2G\n    Retry_Limit no_limits\n"
+            "[OUTPUT]\n    Name loki\n    Match host.*\n"
+            f"    Host {LOKI_GATEWAY}\n    Port 80\n"
+            "    labels job=node-journal, unit=$_SYSTEMD_UNIT, node=${NODE_NAME}\n"
+            "    line_format json\n    storage.total_limit_size 512M\n    Retry_Limit no_limits\n"
         ),
     }
 
@@ -230,6 +238,7 @@ def fluent_bit_values(resources: Resources | None = None) -> dict[str, Any]:
         "kind": "DaemonSet",
         "tolerations": [TOLERATE_EVERY_TAINT],
         "config": fluent_bit_config(),
+        "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "extraVolumes": [{"name": "buffer", "hostPath": {"path": BUFFER_DIR, "type": "DirectoryOrCreate"}}],
         "extraVolumeMounts": [{"name": "buffer", "mountPath": BUFFER_DIR}],
         "resources": resources.values() if resources else {},

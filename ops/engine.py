@@ -148,7 +148,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:route53/record:Record":
             computed = {"fqdn": inputs["name"].rstrip(".")}
         elif args.typ == "aws:route53/zone:Zone":
-            computed = {"arn": arn, "zoneId": "Z0CREATED"}
+            computed = {"arn": arn, "zoneId": "Z0CREATED", "nameServers": ["ns-1.awsdns-01.org", "ns-2.awsdns-02.net"]}
         elif args.typ == "random:index/randomPassword:RandomPassword":
             computed = {"result": f"generated-{name}-" + "x" * max(inputs.get("length", 16) - 20, 0)}
         elif args.typ == "aws:s3/bucket:Bucket":

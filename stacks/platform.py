@@ -247,6 +247,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         "lokiBucket": loki.bucket.bucket,
         "alertDelivery": monitoring.alert_delivery,
         "baseDomain": dns.base_domain if dns else "none: no dns block configured",
+        "nameServers": dns.name_servers if dns else "none: no dns block configured",
         "edge": f"{cfg.ingress.controller}: {edge.service}",
         "grafanaUrl": f"https://{grafana_host}" if grafana_host
         else "none: kubectl port-forward (see README); set grafana.allowedCidrs and dns to publish it",

@@ -42,7 +42,7 @@ def test_alias_records_point_at_the_nlb_read_from_the_controller_service(prod):
     assert service.depends_on(release(prod, "ingress-nginx"))
     hostname = service.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     records = {r.inputs["name"]: r.inputs for r in prod.of_type(RECORD) if r.name != "acme-prod-tls-validation"}
-    assert set(records) == {"*.prod.example.com", "grafana.prod.example.com"}
+    assert set(records) == {"*.prod.example.com", "grafana.prod.example.com", "prod.example.com"}
     for record in records.values():
         assert record["type"] == "A" and record["zoneId"] == "Z0MOCKZONE"
         assert record["aliases"] == [{"name": hostname, "zoneId": "Z26RNL4JYFTOTI", "evaluateTargetHealth": True}]
@@ -88,6 +88,8 @@ def test_created_zone_is_protected_in_prod(stack, protect):
     assert zone.inputs["name"] == "example.org" and zone.protect is protect
     assert evaluation.outputs["baseDomain"] == "example.org"
     assert {r.inputs["zoneId"] for r in evaluation.of_type(RECORD)} == {"Z0CREATED"}
+    assert evaluation.outputs["nameServers"] == ["ns-1.awsdns-01.org", "ns-2.awsdns-02.net"]
+    assert evaluation.one(RECORD, "acme-" + stack + "-apex").inputs["name"] == "example.org"
 
 
 def test_bad_dns_config_is_rejected():

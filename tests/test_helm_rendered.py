@@ -328,3 +328,17 @@ def test_the_vendored_crds_are_the_pinned_charts():
     chart_crds = CHARTS_DIR / "kube-prometheus-stack" / "charts" / "crds" / "crds"
     vendored = {p.name: p.read_bytes() for p in (CRD_ROOT / "monitoring.coreos.com").glob("*.yaml")}
     assert vendored == {p.name: p.read_bytes() for p in chart_crds.glob("*.yaml")}
+
+
+def test_fluent_bit_ships_the_kubelet_and_containerd_journal_labelled_with_the_node(mode):
+    (config,) = [c for c in rendered(mode)["fluent-bit"].of_kind("ConfigMap") if "fluent-bit.conf" in c["data"]]
+    text = config["data"]["fluent-bit.conf"]
+    journal = text[text.index("Name systemd"):]
+    assert "Systemd_Filter _SYSTEMD_UNIT=kubelet.service" in journal
+    assert "Systemd_Filter _SYSTEMD_UNIT=containerd.service" in journal and "Path /var/log/journal" in journal
+    assert "Match host.*" in text and "labels job=node-journal, unit=$_SYSTEMD_UNIT, node=${NODE_NAME}" in text
+    (daemonset,) = rendered(mode)["fluent-bit"].of_kind("DaemonSet")
+    (container,) = pod_spec(daemonset)["containers"]
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container["env"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/var/log" in mounts  # the journal lives in /var/log/journal on AL2023

@@ -26,7 +26,8 @@ def test_exported_outputs(any_stack):
     env = any_stack.stack
     assert set(outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
                             "publicSubnetIds", "privateSubnetIds", "nodeGroupNames", "grafanaAdminPassword",
-                            "lokiBucket", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner", "edge"}
+                            "lokiBucket", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner", "edge",
+                            "nameServers"}
     assert outputs["clusterName"] == f"acme-{env}"
     assert outputs["clusterEndpoint"].startswith("https://")
     assert outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1")
