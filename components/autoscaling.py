@@ -29,6 +29,7 @@ class AutoscalingArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer_url: pulumi.Input[str]
     metrics_server_replicas: int = 1
+    autoscaler_replicas: int = 1
     autoscaler_resources: Resources | None = None
     metrics_server_resources: Resources | None = None
 
@@ -60,6 +61,8 @@ def autoscaler_values(args: AutoscalingArgs, role_arn: str) -> dict[str, Any]:
         "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False,
                       "expander": "least-waste"},
         "resources": args.autoscaler_resources.values() if args.autoscaler_resources else {},
+        "replicaCount": args.autoscaler_replicas,  # one leads; the other takes over (leader election)
+        "podDisruptionBudget": {"maxUnavailable": 1},
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import Resources, release, waits_like
+from components.helm import CLUSTER_CRITICAL, Resources, release, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
 
@@ -46,7 +46,7 @@ def controller_values(args: GatewayArgs) -> dict[str, Any]:
         "crds": {"enabled": False},  # applied from components/crds, upgraded with the pin
         "createNamespace": False,
         "deployment": {"envoyGateway": {"resources": args.controller_resources.values()
-                                        if args.controller_resources else {}}},
+                                        if args.controller_resources else {}}, "priorityClassName": CLUSTER_CRITICAL},
         "certgen": {"job": {"resources": args.job_resources.values() if args.job_resources else {}}},
     }
 
@@ -56,7 +56,8 @@ def envoy_proxy(args: GatewayArgs, certificate_arn: str | None) -> dict[str, Any
     kubernetes: dict[str, Any] = {
         "envoyService": {"name": PROXY_SERVICE, "type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS,
                          "annotations": load_balancer_annotations(args.scheme, certificate_arn, "443")},
-        "envoyDeployment": {"replicas": args.proxy_replicas, "container": {"resources": resources}},
+        "envoyDeployment": {"replicas": args.proxy_replicas, "container": {"resources": resources},
+                            "pod": {"priorityClassName": CLUSTER_CRITICAL}},
     }
     if args.proxy_replicas > 1:
         kubernetes["envoyPDB"] = {"maxUnavailable": 1}

@@ -78,6 +78,11 @@ def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[st
     )
 
 
+# Platform pods are scheduled (and kept) before workloads: a node-group roll or memory pressure must not
+# take monitoring, logging or the edge down first. Per-node agents get the node-critical class.
+CLUSTER_CRITICAL = "system-cluster-critical"
+NODE_CRITICAL = "system-node-critical"
+
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 TOLERATE_EVERY_TAINT = {"operator": "Exists"}
 

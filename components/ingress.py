@@ -16,7 +16,7 @@ from typing import Any, Literal, Sequence
 
 import pulumi
 
-from components.helm import Resources, release, waits_like
+from components.helm import CLUSTER_CRITICAL, Resources, release, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
 
@@ -53,8 +53,10 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
     controller: dict[str, Any] = {
         "replicaCount": args.replicas,
         "resources": args.resources.values() if args.resources else {},
+        "priorityClassName": CLUSTER_CRITICAL,
         "admissionWebhooks": {"failurePolicy": "Fail" if args.replicas > 1 else "Ignore",
-                              "createSecretJob": job, "patchWebhookJob": job},
+                              "createSecretJob": job, "patchWebhookJob": job,
+                              "patch": {"priorityClassName": CLUSTER_CRITICAL}},
         "ingressClassResource": {"name": INGRESS_CLASS, "default": True},
         "service": {"type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS, "annotations": annotations},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},

@@ -19,7 +19,7 @@ from typing import Any, Literal, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.helm import TOLERATE_EVERY_TAINT, Resources, release, waits_like
+from components.helm import CLUSTER_CRITICAL, NODE_CRITICAL, TOLERATE_EVERY_TAINT, Resources, release, waits_like
 from components.namespaces import namespace
 from components.irsa import service_account_role
 from components.naming import fit
@@ -85,7 +85,7 @@ def replication_factor(writers: int) -> int:
 
 
 def _cache(memory_mib: int, resources: Resources | None) -> dict[str, Any]:
-    cache: dict[str, Any] = {"allocatedMemory": memory_mib}
+    cache: dict[str, Any] = {"allocatedMemory": memory_mib, "priorityClassName": CLUSTER_CRITICAL}
     if resources:
         memory = f"{memory_mib * 6 // 5}Mi"  # memcached's item memory plus its connections (the chart's own ratio)
         cache["resources"] = {"requests": {"cpu": resources.cpu, "memory": memory}, "limits": {"memory": memory}}
@@ -126,6 +126,7 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
         "lokiCanary": {"enabled": False},  # a pusher on every node; the pipeline alerts watch ingestion instead
         "test": {"enabled": False},  # the helm test needs the canary
         "minio": {"enabled": False},
+        "global": {"priorityClassName": CLUSTER_CRITICAL},
     }
 
 
@@ -245,6 +246,7 @@ def fluent_bit_values(resources: Resources | None = None) -> dict[str, Any]:
         "serviceMonitor": {"enabled": True},
         "prometheusRule": {"enabled": True, "rules": fluent_bit_alerts()},
         "dashboards": {"enabled": True},
+        "priorityClassName": NODE_CRITICAL,
     }
 
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import Resources, release, waits_like
+from components.helm import CLUSTER_CRITICAL, NODE_CRITICAL, Resources, release, waits_like
 from components.namespaces import namespace
 
 NAMESPACE = "monitoring"
@@ -82,6 +82,11 @@ def alertmanager_config(slack_channel: str | None) -> dict[str, Any]:
     }
 
 
+def disruption_budget(replicas: int) -> dict[str, Any]:
+    """With more than one replica, keep all but one through voluntary disruptions (a node-group roll)."""
+    return {"enabled": replicas > 1, "minAvailable": max(replicas - 1, 1)}
+
+
 def label_allowlist(node_labels: Sequence[str]) -> list[str]:
     """kube-state-metrics exports no object labels unless listed: `kube_node_labels{label_<name>=...}`."""
     return [f"nodes=[{','.join(node_labels)}]"] if node_labels else []
@@ -104,6 +109,7 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
         "deploymentStrategy": {"type": "Recreate"},  # one ReadWriteOnce volume: never two pods at once
         "initChownData": {"enabled": False},  # the pod's fsGroup already owns the volume
         "resources": size.get("grafana"),
+        "priorityClassName": CLUSTER_CRITICAL,
     }
     if args.grafana_host:
         grafana["grafana.ini"] = {"server": {"root_url": f"https://{args.grafana_host}"}}
@@ -115,8 +121,9 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
         "kubeProxy": {"enabled": False},
         "prometheusOperator": {
             "resources": size.get("prometheus-operator"),
+            "priorityClassName": CLUSTER_CRITICAL,
             "prometheusConfigReloader": {"resources": size.get("config-reloader")},
-            "admissionWebhooks": {"patch": {"resources": size.get("admission-job")}},
+            "admissionWebhooks": {"patch": {"resources": size.get("admission-job"), "priorityClassName": CLUSTER_CRITICAL}},
         },
         "prometheus": {"prometheusSpec": {
             **selectors,
@@ -126,7 +133,8 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
             "storageSpec": _volume(args.storage_class, args.prometheus_storage_gib),
             "persistentVolumeClaimRetentionPolicy": volumes,
             "resources": size.get("prometheus"),
-        }},
+            "priorityClassName": CLUSTER_CRITICAL,
+        }, "podDisruptionBudget": disruption_budget(args.prometheus_replicas)},
         "alertmanager": {
             "config": alertmanager_config(args.slack_channel if slack else None),
             "alertmanagerSpec": {
@@ -135,11 +143,13 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
                 "persistentVolumeClaimRetentionPolicy": volumes,
                 "secrets": [SLACK_SECRET] if slack else [],
                 "resources": size.get("alertmanager"),
+                "priorityClassName": CLUSTER_CRITICAL,
             },
+            "podDisruptionBudget": disruption_budget(args.alertmanager_replicas),
         },
         "kube-state-metrics": {"metricLabelsAllowlist": label_allowlist(args.node_labels_for_metrics),
-                               "resources": size.get("kube-state-metrics")},
-        "prometheus-node-exporter": {"resources": size.get("node-exporter")},
+                               "resources": size.get("kube-state-metrics"), "priorityClassName": CLUSTER_CRITICAL},
+        "prometheus-node-exporter": {"resources": size.get("node-exporter"), "priorityClassName": NODE_CRITICAL},
         "grafana": grafana,
     }
 

@@ -235,7 +235,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(
         cluster_name=name, region=settings.region, kubernetes_version=cfg.kubernetes_version,
-        metrics_server_replicas=services.metrics_server_replicas,
+        metrics_server_replicas=services.metrics_server_replicas, autoscaler_replicas=services.metrics_server_replicas,
         autoscaler_resources=sizes["cluster-autoscaler"], metrics_server_resources=sizes["metrics-server"], **oidc,
     ), after())
     for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller).items():

@@ -27,6 +27,10 @@ FREE_FORM = {
     ("kube-prometheus-stack", "grafana.grafana.ini"), ("kube-prometheus-stack", "grafana.persistence"),
     ("kube-prometheus-stack", "grafana.deploymentStrategy"), ("kube-prometheus-stack", "grafana.initChownData"),
     ("kube-prometheus-stack", "kube-state-metrics.metricLabelsAllowlist"),
+    ("kube-prometheus-stack", "kube-state-metrics.priorityClassName"), ("kube-prometheus-stack", "grafana.priorityClassName"),
+    ("kube-prometheus-stack", "prometheus-node-exporter.priorityClassName"),
+    # Documented in a comment of the chart's values.yaml and read by its templates.
+    ("kube-prometheus-stack", "prometheusOperator.priorityClassName"),
     # Documented in a comment of the chart's values.yaml.
     ("fluent-bit", "prometheusRule.rules"),
     # Named container ports: the chart renders every entry (its TLS-termination docs add `tohttps`).

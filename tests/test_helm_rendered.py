@@ -342,3 +342,37 @@ def test_fluent_bit_ships_the_kubelet_and_containerd_journal_labelled_with_the_n
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container["env"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert "/var/log" in mounts  # the journal lives in /var/log/journal on AL2023
+
+
+def test_every_platform_pod_has_a_critical_priority_class_node_agents_the_node_one(mode):
+    """Long-running workloads; install Jobs (webhook certificates) are one-off and not all charts set them."""
+    for workload in [w for w in workloads(mode) if w["kind"] in ("Deployment", "StatefulSet", "DaemonSet")]:
+        priority = pod_spec(workload).get("priorityClassName")
+        where = f"{workload['kind']} {workload['metadata']['namespace']}/{workload['metadata']['name']}"
+        expected = ("system-node-critical",) if workload["kind"] == "DaemonSet" else (
+            "system-cluster-critical", "system-node-critical")
+        assert priority in expected, f"{where}: {priority}"
+    kps = rendered(mode)["kube-prometheus-stack"]
+    for kind in ("Prometheus", "Alertmanager"):
+        (custom,) = kps.of_kind(kind)
+        assert custom["spec"]["priorityClassName"] == "system-cluster-critical"
+
+
+def test_what_runs_more_than_one_replica_keeps_all_but_one_through_a_node_group_roll(mode):
+    objects = all_objects(mode)
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+
+    def covered(workload_labels: dict) -> bool:
+        return any(all(workload_labels.get(k) == v for k, v in b["spec"]["selector"].get("matchLabels", {}).items())
+                   for b in budgets if b["metadata"]["namespace"] == workload_namespace)
+
+    for workload in [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]:
+        replicas = workload["spec"].get("replicas", 1)
+        workload_namespace = workload["metadata"]["namespace"]
+        if replicas > 1:
+            assert covered(workload["spec"]["template"]["metadata"]["labels"]), workload["metadata"]["name"]
+    kps = rendered(mode)["kube-prometheus-stack"]
+    for kind, key in (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager")):
+        (custom,) = kps.of_kind(kind)
+        has_budget = any(b["metadata"]["name"].endswith(key) for b in kps.of_kind("PodDisruptionBudget"))
+        assert has_budget == (custom["spec"]["replicas"] > 1), kind
