@@ -2,8 +2,9 @@
 
 Per team: its namespaces (labelled with the team, Pod Security `baseline` enforced, `restricted` warned
 and audited), EKS access entries giving the team's IAM roles the edit policy in exactly those
-namespaces, a ResourceQuota and LimitRange per namespace, and NetworkPolicies that deny ingress except
-from the same namespace, the ingress controller and monitoring.
+namespaces, a ResourceQuota and LimitRange per namespace, NetworkPolicies that deny ingress except
+from the same namespace, the edge and monitoring, and for each of its workload identities a service
+account whose pods get an IAM role with the listed policies through EKS Pod Identity (no keys).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.control_plane import POD_IDENTITY_TRUST
 from components.helm import waits_like
+from components.naming import iam_name_prefix
 from components.isolation import Allow, Peer, policies
 from components.namespaces import namespace
 
@@ -36,6 +39,15 @@ class Quota:
     pods: str
 
 
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """A team's service account that gets AWS permissions through EKS Pod Identity (no keys in the pod)."""
+
+    name: str
+    namespace: str
+    policy_arns: Sequence[str]
+
+
 @dataclass
 class TeamArgs:
     cluster_name: pulumi.Input[str]
@@ -43,6 +55,7 @@ class TeamArgs:
     quota: Quota
     role_arns: Sequence[str] = ()
     allowed_namespaces: Sequence[str] = field(default_factory=list)
+    workload_identities: Sequence[WorkloadIdentity] = ()
 
 
 def network_policies(namespace: str, allowed_namespaces: Sequence[str]) -> list[dict]:
@@ -53,9 +66,11 @@ def network_policies(namespace: str, allowed_namespaces: Sequence[str]) -> list[
 class Team(pulumi.ComponentResource):
     def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:tenancy:Team", name, None, opts)
+        self._namespaces: list[pulumi.Resource] = []
         for ns in args.namespaces:
             team_namespace = namespace(ns, pulumi.ResourceOptions(parent=self), pod_security="baseline",
                                        labels={"team": name}, resource_name=f"{name}-{ns}")
+            self._namespaces.append(team_namespace)
             in_namespace = waits_like(self, opts, team_namespace)
             k8s.core.v1.ResourceQuota(
                 f"{name}-{ns}-quota", metadata={"name": "team-quota", "namespace": ns},
@@ -82,4 +97,20 @@ class Team(pulumi.ComponentResource):
                 policy_arn=EDIT_POLICY, access_scope={"type": "namespace", "namespaces": list(args.namespaces)},
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        for identity in args.workload_identities:
+            self._workload_identity(name, identity, args.cluster_name, opts)
         self.register_outputs({"namespaces": list(args.namespaces)})
+
+    def _workload_identity(self, team: str, identity: WorkloadIdentity, cluster_name: pulumi.Input[str],
+                           opts: pulumi.ResourceOptions | None) -> None:
+        resource = f"{team}-{identity.namespace}-{identity.name}"
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(resource, name_prefix=iam_name_prefix(resource), assume_role_policy=POD_IDENTITY_TRUST,
+                            tags={"team": team}, opts=child)
+        for arn in identity.policy_arns:
+            aws.iam.RolePolicyAttachment(f"{resource}-{arn.rsplit('/', 1)[1]}", role=role.name, policy_arn=arn,
+                                         opts=child)
+        k8s.core.v1.ServiceAccount(resource, metadata={"name": identity.name, "namespace": identity.namespace},
+                                   opts=waits_like(self, opts, *self._namespaces))
+        aws.eks.PodIdentityAssociation(resource, cluster_name=cluster_name, namespace=identity.namespace,
+                                       service_account=identity.name, role_arn=role.arn, opts=child)

@@ -26,7 +26,7 @@ from components.monitoring import GRAFANA, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
-from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs
+from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions
 from stacks.config import Settings
 from stacks.flows import platform_flows
@@ -231,6 +231,8 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
             quota=Quota(cpu=team_config.quota.cpu, memory=team_config.quota.memory, pods=team_config.quota.pods),
             allowed_namespaces=[edge.namespace, monitoring.namespace],
+            workload_identities=[WorkloadIdentity(account, sa.namespace or team_config.namespaces[0], sa.policy_arns)
+                                 for account, sa in team_config.service_accounts.items()],
         ), after())
     gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(

@@ -123,6 +123,16 @@ def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
                 resource_names.setdefault(resource, path)
 
 
+def _service_account_problems(teams: dict[str, Any]) -> Iterator[Problem]:
+    for team, config in teams.items():
+        namespaces = _get(config, "namespaces", ())
+        for name, account in (_get(config, "service_accounts") or {}).items():
+            namespace = _get(account, "namespace")
+            if namespace and namespaces and namespace not in namespaces:
+                yield Problem(f"teams.{team}.serviceAccounts.{name}.namespace", namespace,
+                              f"must be one of team {team}'s namespaces: {', '.join(namespaces)}")
+
+
 def _principals(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for i, arn in enumerate(values.get("admin_role_arns") or ()):
         yield f"adminRoleArns[{i}]", arn
@@ -196,6 +206,7 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
             f"{eks_versions.newest_in_standard_support(today)}, or set upgradePolicy: EXTENDED (about six times the "
             "control-plane price)")))
     problems += _team_problems(values.get("teams") or {})
+    problems += _service_account_problems(values.get("teams") or {})
     problems += _node_groups_problems(values.get("node_groups") or {}, profile)
     network = values.get("network")
     if _get(network, "nat_gateways") == "single" and not profile.allow_single_nat:

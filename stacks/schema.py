@@ -266,10 +266,25 @@ class QuotaConfig(_Block):
     pods: Annotated[StrictStr, AfterValidator(_pod_count)]
 
 
+def _policy_arn(value: str) -> str:
+    if not re.match(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$", value):
+        raise ValueError("must be an IAM policy ARN like arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess")
+    return value
+
+
+PolicyArn = Annotated[StrictStr, AfterValidator(_policy_arn)]
+
+
+class ServiceAccountConfig(_Block):
+    namespace: NamespaceName | None = None
+    policy_arns: tuple[PolicyArn, ...] = Field(alias="policyArns", min_length=1, max_length=20)
+
+
 class TeamConfig(_Block):
     namespaces: tuple[NamespaceName, ...] = Field(min_length=1)
     role_arns: tuple[RoleArn, ...] = Field(alias="roleArns", default=())
     quota: QuotaConfig
+    service_accounts: dict[NamespaceName, ServiceAccountConfig] = Field(alias="serviceAccounts", default_factory=dict)
 
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.tenancy import EDIT_POLICY, RESERVED_NAMESPACES
@@ -109,3 +111,40 @@ def test_reserved_namespaces_cover_every_platform_namespace(prod):
     platform = {r.inputs["metadata"]["name"] for r in prod.of_type("kubernetes:core/v1:Namespace")
                 if "tenancy" not in r.parent}
     assert platform <= set(RESERVED_NAMESPACES)
+
+
+QUEUE = "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
+TEAM_WITH_APP = {"namespaces": ["payments", "payments-jobs"], "quota": {"cpu": "8", "memory": "16Gi", "pods": "100"},
+                 "serviceAccounts": {"checkout": {"policyArns": [QUEUE]},
+                                     "reports": {"namespace": "payments-jobs",
+                                                 "policyArns": ["arn:aws:iam::123456789012:policy/reports-bucket"]}}}
+
+
+def test_a_teams_service_account_gets_its_policies_through_pod_identity():
+    evaluation = run_stack("dev", teams={"payments": TEAM_WITH_APP})
+    associations = {a.inputs["serviceAccount"]: a.inputs for a in evaluation.of_type(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation") if a.name.startswith("payments-")}
+    assert {k: v["namespace"] for k, v in associations.items()} == {"checkout": "payments", "reports": "payments-jobs"}
+    role = evaluation.one("aws:iam/role:Role", "payments-payments-checkout")
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert associations["checkout"]["roleArn"] == role.outputs["arn"]
+    attached = [a.inputs["policyArn"] for a in evaluation.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.name.startswith("payments-payments-checkout")]
+    assert attached == [QUEUE]
+    account = evaluation.one("kubernetes:core/v1:ServiceAccount", "payments-payments-checkout")
+    assert account.inputs["metadata"] == {"name": "checkout", "namespace": "payments"}
+    namespace = evaluation.one("kubernetes:core/v1:Namespace", "payments-payments")
+    assert account.depends_on(namespace)
+
+
+@pytest.mark.parametrize("account, path, fragment", [
+    ({"namespace": "search", "policyArns": [QUEUE]}, "teams.payments.serviceAccounts.app.namespace",
+     "must be one of team payments's namespaces"),
+    ({"policyArns": ["AmazonSQSFullAccess"]}, "teams.payments.serviceAccounts.app.policyArns[0]", "IAM policy ARN"),
+    ({"policyArns": []}, "teams.payments.serviceAccounts.app.policyArns", "at least 1"),
+])
+def test_a_bad_workload_identity_is_rejected(account, path, fragment):
+    team = {**TEAM_WITH_APP, "serviceAccounts": {"app": account}}
+    evaluation = run_stack("dev", teams={"payments": team})
+    problems = {p.path: p.message for p in evaluation.error.problems}
+    assert fragment in problems[path], problems
