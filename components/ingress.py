@@ -11,10 +11,12 @@ block every Ingress change in the cluster.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.helm import CLUSTER_CRITICAL, Resources, release, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
@@ -74,6 +76,47 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
     return {"controller": controller}
 
 
+ERROR_RATIO = 0.05
+P99_SECONDS = 2
+CERTIFICATE_DAYS = 14
+_BY = "ingress, exported_namespace"
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """5xx ratio, p99 latency and expiring certificates (of the TLS Secrets teams give their Ingresses; the
+    platform's own certificate is ACM's, renewed by AWS) per Ingress."""
+    requests = "nginx_ingress_controller_requests"
+    where = "{{ $labels.exported_namespace }}/{{ $labels.ingress }}"
+    return [{"name": "ingress", "rules": [
+        {"alert": "IngressHigh5xxRatio", "for": "10m", "labels": {"severity": "warning"},
+         "expr": f'sum by ({_BY}) (rate({requests}{{status=~"5.."}}[5m])) / sum by ({_BY}) (rate({requests}[5m])) '
+                 f"> {ERROR_RATIO}",
+         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx"}},
+        {"alert": "IngressHighP99Latency", "for": "10m", "labels": {"severity": "warning"},
+         "expr": f"histogram_quantile(0.99, sum by (le, {_BY}) "
+                 f"(rate(nginx_ingress_controller_request_duration_seconds_bucket[5m]))) > {P99_SECONDS}",
+         "annotations": {"summary": f"{where} p99 latency is {{{{ $value | humanizeDuration }}}}"}},
+        {"alert": "IngressCertificateExpiringSoon", "labels": {"severity": "warning"},
+         "expr": f"(max by (host) (nginx_ingress_controller_ssl_expire_time_seconds) - time()) / 86400 "
+                 f"< {CERTIFICATE_DAYS}",
+         "annotations": {"summary": "The certificate of {{ $labels.host }} expires in {{ $value | humanize }} days"}},
+    ]}]
+
+
+def dashboard() -> dict[str, Any]:
+    def panel(i: int, title: str, expr: str, unit: str) -> dict[str, Any]:
+        return {"id": i, "type": "timeseries", "title": title, "datasource": {"type": "prometheus", "uid": "prometheus"},
+                "gridPos": {"h": 8, "w": 8, "x": 8 * (i - 1), "y": 0}, "fieldConfig": {"defaults": {"unit": unit}},
+                "targets": [{"expr": expr, "legendFormat": "{{exported_namespace}}/{{ingress}}", "refId": "A"}]}
+    rules = {r["alert"]: r["expr"] for r in alert_rules()[0]["rules"]}
+    return {"uid": "eks-platform-ingress", "title": "Ingress", "schemaVersion": 39, "tags": ["ingress", "eks-platform"],
+            "time": {"from": "now-6h", "to": "now"}, "refresh": "30s", "panels": [
+                panel(1, "5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
+                panel(2, "p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], "s"),
+                panel(3, "Requests per second", f"sum by ({_BY}) (rate(nginx_ingress_controller_requests[5m]))",
+                      "reqps")]}
+
+
 class Ingress(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:ingress:Ingress", name, None, opts)
@@ -81,6 +124,15 @@ class Ingress(pulumi.ComponentResource):
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
                                timeout_seconds=600, opts=waits_like(self, opts), after_delete=args.after_delete)
+        in_namespace = waits_like(self, opts, ns)
+        k8s.apiextensions.CustomResource(
+            f"{name}-ingress-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            metadata={"name": "ingress-alerts", "namespace": NAMESPACE}, spec={"groups": alert_rules()},
+            opts=in_namespace)
+        k8s.core.v1.ConfigMap(
+            f"{name}-ingress-dashboard",
+            metadata={"name": "ingress-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
+            data={"ingress.json": json.dumps(dashboard())}, opts=in_namespace)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.ingress_class = INGRESS_CLASS

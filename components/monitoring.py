@@ -48,6 +48,7 @@ class MonitoringArgs:
     node_labels_for_metrics: Sequence[str] = ()
     resources: dict[str, Resources] = field(default_factory=dict)
     after_delete: Sequence[pulumi.ResourceHook] = ()
+    team_routes: Sequence["TeamRoute"] = ()
 
 
 def _volume(storage_class: str, gib: int) -> dict[str, Any]:
@@ -65,19 +66,36 @@ def volume_retention_policy(delete_with_workload: bool) -> dict[str, str]:
     return {"whenDeleted": action, "whenScaled": action}
 
 
-def alertmanager_config(slack_channel: str | None) -> dict[str, Any]:
-    """Routes to Slack when a channel is given, else to the `null` receiver (alerts go nowhere)."""
-    receiver = "slack" if slack_channel else "null"
+@dataclass(frozen=True)
+class TeamRoute:
+    """Alerts of a team's namespaces go to the team's Slack channel instead of the platform's."""
+
+    team: str
+    namespaces: Sequence[str]
+    slack_channel: str
+
+
+def _slack(name: str, channel: str) -> dict[str, Any]:
+    return {"name": name, "slack_configs": [{
+        "api_url_file": SLACK_URL_FILE, "channel": channel, "send_resolved": True,
+        "title": '{{ .CommonLabels.alertname }} ({{ .Status }})',
+        "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}'}]}
+
+
+def alertmanager_config(slack_channel: str | None, team_routes: Sequence[TeamRoute] = ()) -> dict[str, Any]:
+    """Routes to Slack when a channel is given (a team's namespaces to the team's channel), else to the
+    `null` receiver (alerts go nowhere). Watchdog, the always-firing alert, is never sent to people."""
     receivers: list[dict[str, Any]] = [{"name": "null"}]
+    routes: list[dict[str, Any]] = [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]
     if slack_channel:
-        receivers.append({"name": "slack", "slack_configs": [{
-            "api_url_file": SLACK_URL_FILE, "channel": slack_channel, "send_resolved": True,
-            "title": '{{ .CommonLabels.alertname }} ({{ .Status }})',
-            "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}'}]})
+        receivers.append(_slack("slack", slack_channel))
+        for route in team_routes:
+            receivers.append(_slack(f"team-{route.team}", route.slack_channel))
+            routes.append({"receiver": f"team-{route.team}",
+                           "matchers": [f'namespace =~ "{"|".join(sorted(route.namespaces))}"']})
     return {
         "route": {"group_by": ["namespace", "alertname"], "group_wait": "30s", "group_interval": "5m",
-                  "repeat_interval": "12h", "receiver": receiver,
-                  "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
+                  "repeat_interval": "12h", "receiver": "slack" if slack_channel else "null", "routes": routes},
         "receivers": receivers,
     }
 
@@ -136,7 +154,7 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
             "priorityClassName": CLUSTER_CRITICAL,
         }, "podDisruptionBudget": disruption_budget(args.prometheus_replicas)},
         "alertmanager": {
-            "config": alertmanager_config(args.slack_channel if slack else None),
+            "config": alertmanager_config(args.slack_channel if slack else None, args.team_routes),
             "alertmanagerSpec": {
                 "replicas": args.alertmanager_replicas,
                 "storage": _volume(args.storage_class, args.alertmanager_storage_gib),

@@ -22,7 +22,7 @@ from components.gateway import Gateway, GatewayArgs
 from components.ingress import Ingress, IngressArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
-from components.monitoring import GRAFANA, Monitoring, MonitoringArgs
+from components.monitoring import GRAFANA, Monitoring, MonitoringArgs, TeamRoute
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
@@ -187,6 +187,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         slack_channel=cfg.alerting.slack_channel, grafana_host=grafana_host,
         delete_volumes_with_workload=delete_volumes, node_labels_for_metrics=NODE_LABELS_FOR_METRICS,
         resources=sizes, after_delete=volumes_gone["monitoring"],
+        team_routes=[TeamRoute(team, t.namespaces, t.alerts.slack_channel) for team, t in cfg.teams.items() if t.alerts],
     ), after(crds, storage.storage_class))
     loki = Loki(name, LokiArgs(
         cluster_name=name, region=settings.region, storage_class=STORAGE_CLASS,

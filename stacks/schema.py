@@ -280,11 +280,16 @@ class ServiceAccountConfig(_Block):
     policy_arns: tuple[PolicyArn, ...] = Field(alias="policyArns", min_length=1, max_length=20)
 
 
+class TeamAlertsConfig(_Block):
+    slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
+
+
 class TeamConfig(_Block):
     namespaces: tuple[NamespaceName, ...] = Field(min_length=1)
     role_arns: tuple[RoleArn, ...] = Field(alias="roleArns", default=())
     quota: QuotaConfig
     service_accounts: dict[NamespaceName, ServiceAccountConfig] = Field(alias="serviceAccounts", default_factory=dict)
+    alerts: TeamAlertsConfig | None = None
 
 
 

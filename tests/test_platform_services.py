@@ -42,7 +42,7 @@ def test_no_gpu_services_without_a_gpu_group():
     assert no_gpu.error is None
     names = {r.name for r in no_gpu.of_type(RELEASE)}
     assert "nvidia-device-plugin" not in names and "dcgm-exporter" not in names
-    assert "kubernetes:monitoring.coreos.com/v1:PrometheusRule" not in {r.type for r in no_gpu.registrations}
+    assert not [r for r in no_gpu.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule") if "gpu" in r.name]
 
 
 # ---- ingress -------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def test_gpu_dashboard_and_alert_rules(any_stack):
     panels = json.loads(dashboard["data"]["gpu.json"])["panels"]
     assert [p["title"] for p in panels] == ["GPU utilisation", "GPU memory used", "GPU temperature"]
     assert "DCGM_FI_DEV_GPU_UTIL" in panels[0]["targets"][0]["expr"]
-    rule = any_stack.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs
+    rule = any_stack.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", f"acme-{any_stack.stack}-gpu-alerts").inputs
     alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
     assert set(alerts) == {"GpuXidHardwareError", "GpuXidError", "GpuTemperatureHigh", "GpuNodeNotReady"}
     assert "DCGM_FI_DEV_XID_ERRORS" in alerts["GpuXidError"]["expr"]
@@ -373,7 +373,8 @@ def test_releases_and_objects_that_use_monitoring_crds_wait_for_them(any_stack):
     waits = {r.name for r in any_stack.of_type(RELEASE) if r.depends_on(crds)}
     assert RELEASES_WITH_MONITORING_OBJECTS <= waits
     assert {"metrics-server", "cluster-autoscaler"}.isdisjoint(waits)
-    assert any_stack.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").depends_on(crds)
+    rules = any_stack.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert len(rules) == 2 and all(rule.depends_on(crds) for rule in rules)
     kps = release(any_stack, "kube-prometheus-stack")
     assert kps.inputs["skipCrds"] is True and kps.inputs["values"]["crds"] == {"enabled": False}
 
@@ -429,3 +430,30 @@ def test_releases_that_make_aws_resources_wait_on_delete_until_those_are_gone(de
     assert release(prod, "ingress-nginx").after_delete_hooks == ["acme-prod-load-balancers-gone"]
     assert release(prod, "loki").after_delete_hooks == []  # prod retains its volumes
     assert not [r for r in dev.of_type(RELEASE) if r.name in ("fluent-bit", "metrics-server") and r.after_delete_hooks]
+
+
+def test_ingress_alerts_and_dashboard(prod):
+    rule = prod.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "acme-prod-ingress-alerts").inputs
+    assert rule["metadata"]["namespace"] == "ingress-nginx"
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {"IngressHigh5xxRatio", "IngressHighP99Latency", "IngressCertificateExpiringSoon"}
+    assert 'status=~"5.."' in alerts["IngressHigh5xxRatio"]["expr"] and alerts["IngressHigh5xxRatio"]["expr"].endswith("> 0.05")
+    assert alerts["IngressHighP99Latency"]["expr"].startswith("histogram_quantile(0.99,")
+    assert "nginx_ingress_controller_ssl_expire_time_seconds" in alerts["IngressCertificateExpiringSoon"]["expr"]
+    board = prod.one("kubernetes:core/v1:ConfigMap", "acme-prod-ingress-dashboard").inputs
+    assert board["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    panels = json.loads(board["data"]["ingress.json"])["panels"]
+    assert [p["title"] for p in panels] == ["5xx ratio", "p99 latency", "Requests per second"]
+
+
+def test_a_teams_alerts_go_to_its_own_slack_channel():
+    team = {"namespaces": ["payments", "payments-jobs"], "quota": {"cpu": "8", "memory": "16Gi", "pods": "100"},
+            "alerts": {"slackChannel": "#payments-alerts"}}
+    evaluation = run_stack("prod", teams={"payments": team}, slackWebhookUrl="https://hooks.slack.com/services/T/B/C")
+    config = values(evaluation, "kube-prometheus-stack")["alertmanager"]["config"]
+    route = next(r for r in config["route"]["routes"] if r["receiver"] == "team-payments")
+    assert route["matchers"] == ['namespace =~ "payments|payments-jobs"']
+    receiver = next(r for r in config["receivers"] if r["name"] == "team-payments")
+    assert receiver["slack_configs"][0]["channel"] == "#payments-alerts"
+    assert receiver["slack_configs"][0]["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/url"
+    assert config["route"]["routes"][0] == {"receiver": "null", "matchers": ['alertname = "Watchdog"']}
