@@ -28,6 +28,8 @@ GRAFANA = f"{RELEASE}-grafana"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 SLACK_SECRET = "alertmanager-slack"
 SLACK_URL_FILE = f"/etc/alertmanager/secrets/{SLACK_SECRET}/url"
+HEARTBEAT_SECRET = "alertmanager-heartbeat"
+HEARTBEAT_URL_FILE = f"/etc/alertmanager/secrets/{HEARTBEAT_SECRET}/url"
 
 
 @dataclass
@@ -49,6 +51,7 @@ class MonitoringArgs:
     resources: dict[str, Resources] = field(default_factory=dict)
     after_delete: Sequence[pulumi.ResourceHook] = ()
     team_routes: Sequence["TeamRoute"] = ()
+    heartbeat_url: pulumi.Input[str] | None = None
 
 
 def _volume(storage_class: str, gib: int) -> dict[str, Any]:
@@ -82,11 +85,20 @@ def _slack(name: str, channel: str) -> dict[str, Any]:
         "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}'}]}
 
 
-def alertmanager_config(slack_channel: str | None, team_routes: Sequence[TeamRoute] = ()) -> dict[str, Any]:
+def alertmanager_config(slack_channel: str | None, team_routes: Sequence[TeamRoute] = (),
+                        heartbeat: bool = False) -> dict[str, Any]:
     """Routes to Slack when a channel is given (a team's namespaces to the team's channel), else to the
-    `null` receiver (alerts go nowhere). Watchdog, the always-firing alert, is never sent to people."""
+    `null` receiver (alerts go nowhere). Watchdog, the always-firing alert, is never sent to people: with a
+    heartbeat it goes every minute to a dead-man's switch, which pages when the pings stop (Prometheus,
+    Alertmanager or the route to them is down)."""
     receivers: list[dict[str, Any]] = [{"name": "null"}]
-    routes: list[dict[str, Any]] = [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]
+    watchdog: dict[str, Any] = {"receiver": "null", "matchers": ['alertname = "Watchdog"']}
+    if heartbeat:
+        receivers.append({"name": "heartbeat", "webhook_configs": [{"url_file": HEARTBEAT_URL_FILE,
+                                                                    "send_resolved": False}]})
+        watchdog = {"receiver": "heartbeat", "matchers": ['alertname = "Watchdog"'], "group_wait": "0s",
+                    "group_interval": "1m", "repeat_interval": "1m"}
+    routes: list[dict[str, Any]] = [watchdog]
     if slack_channel:
         receivers.append(_slack("slack", slack_channel))
         for route in team_routes:
@@ -154,12 +166,14 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
             "priorityClassName": CLUSTER_CRITICAL,
         }, "podDisruptionBudget": disruption_budget(args.prometheus_replicas)},
         "alertmanager": {
-            "config": alertmanager_config(args.slack_channel if slack else None, args.team_routes),
+            "config": alertmanager_config(args.slack_channel if slack else None, args.team_routes,
+                                          heartbeat=args.heartbeat_url is not None),
             "alertmanagerSpec": {
                 "replicas": args.alertmanager_replicas,
                 "storage": _volume(args.storage_class, args.alertmanager_storage_gib),
                 "persistentVolumeClaimRetentionPolicy": volumes,
-                "secrets": [SLACK_SECRET] if slack else [],
+                "secrets": [*([SLACK_SECRET] if slack else []),
+                            *([HEARTBEAT_SECRET] if args.heartbeat_url is not None else [])],
                 "resources": size.get("alertmanager"),
                 "priorityClassName": CLUSTER_CRITICAL,
             },
@@ -194,6 +208,11 @@ class Monitoring(pulumi.ComponentResource):
         else:
             pulumi.log.warn("alerting: no eks-platform:slackWebhookUrl set, Alertmanager routes alerts nowhere",
                             resource=self)
+        if args.heartbeat_url is not None:
+            secrets.append(k8s.core.v1.Secret(
+                f"{name}-alertmanager-heartbeat", metadata={"name": HEARTBEAT_SECRET, "namespace": NAMESPACE},
+                type="Opaque", string_data={"url": pulumi.Output.secret(args.heartbeat_url)}, opts=in_namespace,
+            ))
         self.release = release(RELEASE, "kube-prometheus-stack", ns.metadata.name, chart_values(args, slack),
                                timeout_seconds=900, skip_crds=True,
                                opts=waits_like(self, opts, *secrets), after_delete=args.after_delete)

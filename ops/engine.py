@@ -29,7 +29,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from stacks.config import Settings, as_pulumi_config_value, load_raw, read_pulumi_config
 from stacks.platform import build
 from stacks.problems import ConfigError
-from stacks.secure import SecureValue
+from stacks.secure import SecureMap, SecureValue
 
 PROJECT = "eks-platform"
 ACCOUNT = "123456789012"
@@ -328,7 +328,7 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
     monitor = PlatformMonitor(PlatformMocks(region))
     set_root_resource(None)
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger)
-    set_all_config(pulumi_config(config), [k for k, v in config.items() if isinstance(v, SecureValue)])
+    set_all_config(pulumi_config(config), [k for k, v in config.items() if isinstance(v, (SecureValue, SecureMap))])
 
     outputs: dict[str, Any] = {}
     loaded: list[Settings] = []

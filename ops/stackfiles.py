@@ -16,7 +16,7 @@ import yaml
 
 from stacks.config import KNOWN_NAMESPACES, NAMESPACE, RawConfig, Settings, as_pulumi_config_value, decode, load_raw
 from stacks.problems import ConfigError
-from stacks.secure import SecureValue, placeholder
+from stacks.secure import SecureMap, SecureValue, with_placeholders
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -80,16 +80,16 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     if not isinstance(config, dict):
         raise StackFileError(f"{path.name}: `config:` must be a map of `namespace:key: value`, found a "
                              f"{type(config).__name__}")
-    return {str(key): placeholder(str(key)) if isinstance(v, dict) and set(v) == {"secure"} else v
-            for key, v in config.items()}
+    return {str(key): with_placeholders(v, str(key)) for key, v in config.items()}
 
 
 def raw_config(config: dict[str, Any]) -> RawConfig:
     """What the program would read from this configuration (see `stacks.config.read_pulumi_config`)."""
+    config = {key: with_placeholders(value, key) for key, value in config.items()}
     values = {k.split(":", 1)[1]: decode(as_pulumi_config_value(v), k.split(":", 1)[1])
               for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
     secret = frozenset(k.split(":", 1)[1] for k, v in config.items()
-                       if k.startswith(f"{NAMESPACE}:") and isinstance(v, SecureValue))
+                       if k.startswith(f"{NAMESPACE}:") and isinstance(v, (SecureValue, SecureMap)))
     others = tuple(k for k in config if k.partition(":")[0] not in (NAMESPACE, *KNOWN_NAMESPACES))
     region = config.get("aws:region")
     return RawConfig(values, as_pulumi_config_value(region) if region is not None else None, secret, others)

@@ -23,7 +23,8 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from stacks import rules
 from stacks.problems import MISSING, ConfigError, Problem
 from stacks.profiles import PROFILES, Profile
-from stacks.schema import SECRET_KEYS, NodeGroupConfig, NodeGroupName, PlatformConfig, TeamConfig
+from stacks.schema import (NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, NodeGroupConfig, NodeGroupName, PlatformConfig,
+                           TeamConfig)
 
 NAMESPACE = "eks-platform"
 GPU_GROUP_DEFAULTS = {"capacityType": "ON_DEMAND", "diskSizeGiB": 100}
@@ -248,7 +249,7 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
         return f"must have at most {context.get('max_length')} entries"
     if kind == "string_type":
         value = detail.get("input")
-        if isinstance(value, (int, float)) and not (loc and loc[0] in SECRET_KEYS):
+        if isinstance(value, (int, float)) and not _is_secret(loc):
             return f"must be text; quote it: \"{json.dumps(value)}\""
         return "must be text"
     if kind in _WORDS:
@@ -261,10 +262,15 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
     return detail["msg"]
 
 
+def _is_secret(loc: tuple) -> bool:
+    """Whether `loc` is a secret's place or inside it (a secret given as a map or list)."""
+    return any(tuple(loc[:len(path)]) == path for path in SECRET_PATHS)
+
+
 def _shown(value: Any, loc: tuple) -> Any:
     if value is MISSING:
         return value
-    if loc and loc[0] in SECRET_KEYS:
+    if _is_secret(loc):
         return "[secret]"
     if isinstance(value, SecretStr):
         return "[secret]"
@@ -398,6 +404,10 @@ def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[s
         problems += [Problem(key, "[secret]", f"is a secret: set it with `pulumi config set --secret {key} ...` "
                                               "so it is stored encrypted, never in plain text")
                      for key in SECRET_KEYS if key in raw and key not in secret_keys]
+        problems += [Problem(".".join(path), "[secret]",
+                             f"is a secret: set it with `pulumi config set --secret --path {'.'.join(path)} ...`")
+                     for path in NESTED_SECRETS
+                     if isinstance(raw.get(path[0]), dict) and path[1] in raw[path[0]] and path[0] not in secret_keys]
     if profile:
         problems += rules.check(values, profile, today or date.today(), region if isinstance(region, str) else None)
     if problems:

@@ -188,6 +188,8 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         delete_volumes_with_workload=delete_volumes, node_labels_for_metrics=NODE_LABELS_FOR_METRICS,
         resources=sizes, after_delete=volumes_gone["monitoring"],
         team_routes=[TeamRoute(team, t.namespaces, t.alerts.slack_channel) for team, t in cfg.teams.items() if t.alerts],
+        heartbeat_url=pulumi.Output.secret(cfg.alerting.heartbeat_url.get_secret_value())
+        if cfg.alerting.heartbeat_url else None,
     ), after(crds, storage.storage_class))
     loki = Loki(name, LokiArgs(
         cluster_name=name, region=settings.region, storage_class=STORAGE_CLASS,

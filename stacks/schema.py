@@ -199,8 +199,6 @@ class LoggingConfig(_Block):
     retention_days: StrictInt = Field(alias="retentionDays", ge=1, le=3650)
 
 
-class AlertingConfig(_Block):
-    slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
 
 
 def _https_url(value: SecretStr) -> SecretStr:
@@ -219,6 +217,11 @@ def _password(value: SecretStr) -> SecretStr:
 
 
 PasswordSecret = Annotated[SecretStr, AfterValidator(_password)]
+
+
+class AlertingConfig(_Block):
+    slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
+    heartbeat_url: HttpsUrlSecret | None = Field(alias="heartbeatUrl", default=None)
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -320,3 +323,7 @@ class PlatformConfig(_Block):
 
 SECRET_KEYS = tuple(f.alias for f in PlatformConfig.model_fields.values()
                     if "SecretStr" in str(f.annotation))
+# Secrets inside a block: `pulumi config set --secret --path eks-platform:alerting.heartbeatUrl ...` makes
+# the whole `alerting` value secret. Messages never show a value below these paths.
+NESTED_SECRETS = (("alerting", "heartbeatUrl"),)
+SECRET_PATHS = (*((key,) for key in SECRET_KEYS), *NESTED_SECRETS)

@@ -17,8 +17,8 @@ from moto import mock_aws
 
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import read_stack_config
-from stacks.schema import SECRET_KEYS
-from stacks.secure import SecureValue
+from stacks.schema import NESTED_SECRETS, SECRET_KEYS
+from stacks.secure import SecureMap, SecureValue
 
 STACKS = ("dev", "staging", "prod")
 
@@ -37,7 +37,9 @@ def run_stack(stack: str, **overrides: Any) -> Evaluation:
         if value is None:
             config.pop(full, None)
         else:
-            config[full] = SecureValue(value) if key in SECRET_KEYS and isinstance(value, str) else value
+            config[full] = SecureValue(value) if key in SECRET_KEYS and isinstance(value, str) else \
+                SecureMap(value) if any(path[0] == key and isinstance(value, dict) and path[1] in value
+                                        for path in NESTED_SECRETS) else value
     return evaluate(stack, config)
 
 

@@ -457,3 +457,36 @@ def test_a_teams_alerts_go_to_its_own_slack_channel():
     assert receiver["slack_configs"][0]["channel"] == "#payments-alerts"
     assert receiver["slack_configs"][0]["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/url"
     assert config["route"]["routes"][0] == {"receiver": "null", "matchers": ['alertname = "Watchdog"']}
+
+
+def test_the_watchdog_pings_a_dead_mans_switch_through_a_mounted_secret():
+    url = "https://hc-ping.example.org/uuid-SECRET"
+    evaluation = run_stack("prod", alerting={"slackChannel": "#alerts", "heartbeatUrl": url})
+    chart = values(evaluation, "kube-prometheus-stack")["alertmanager"]
+    watchdog = chart["config"]["route"]["routes"][0]
+    assert watchdog == {"receiver": "heartbeat", "matchers": ['alertname = "Watchdog"'], "group_wait": "0s",
+                        "group_interval": "1m", "repeat_interval": "1m"}
+    receiver = next(r for r in chart["config"]["receivers"] if r["name"] == "heartbeat")
+    assert receiver["webhook_configs"] == [{"url_file": "/etc/alertmanager/secrets/alertmanager-heartbeat/url",
+                                            "send_resolved": False}]
+    assert chart["alertmanagerSpec"]["secrets"] == ["alertmanager-heartbeat"]
+    secret = evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-heartbeat").inputs
+    data = secret["stringData"]
+    assert (is_secret(data) or is_secret(data["url"])) and reveal(data)["url"] == url
+    assert "SECRET" not in json.dumps(reveal(release(evaluation, "kube-prometheus-stack").inputs["values"]))
+
+
+def test_a_heartbeat_url_in_plain_text_is_refused_naming_the_path():
+    from ops.stackfiles import raw_config, read_stack_config
+    from stacks.config import load_raw
+    from stacks.problems import ConfigError
+
+    config = read_stack_config("prod")
+    config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": "https://hc-ping.example.org/SECRET"}
+    with pytest.raises(ConfigError) as caught:
+        load_raw("prod", raw_config(config))
+    (problem,) = caught.value.problems
+    assert problem.path == "alerting.heartbeatUrl" and "--secret --path alerting.heartbeatUrl" in problem.message
+    assert "SECRET" not in str(caught.value)
+    config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": {"secure": "v1:AAAA"}}
+    assert load_raw("prod", raw_config(config)).config.alerting.heartbeat_url is not None
