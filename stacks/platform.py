@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import boto3
 import pulumi
@@ -30,6 +31,20 @@ from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs, Workl
 from stacks import eks_versions
 from stacks.config import Settings
 from stacks.flows import platform_flows
+
+
+def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.Input]]:
+    """(name, group, subnets) of every managed node group: one across all zones, or with `perZone` one per
+    zone (`<group>-<zone index>`), so the autoscaler can add a node in the zone of a pending pod's volume."""
+    instances = []
+    for group_name, group in cfg.node_groups.items():
+        if group.per_zone:
+            for zone in range(cfg.network.availability_zones):
+                instances.append((f"{group_name}-{zone}", group,
+                                  network.private_subnet_ids.apply(lambda ids, i=zone: [ids[i]])))
+        else:
+            instances.append((group_name, group, network.private_subnet_ids))
+    return instances
 
 
 def runner_project(stack: str) -> str:
@@ -72,12 +87,13 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         tags=settings.tags,
     ), opts)
 
+    instances = _node_group_instances(cfg, network)
     node_groups = {
-        group_name: NodeGroup(f"{name}-{group_name}", NodeGroupArgs(
+        instance: NodeGroup(f"{name}-{instance}", NodeGroupArgs(
             cluster=control_plane.cluster,
             cluster_name=name,
             kubernetes_version=cfg.kubernetes_version,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=subnets,
             instance_types=group.instance_types,
             capacity_type=group.capacity_type,
             min_size=group.min_size,
@@ -89,10 +105,10 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
             taints=[Taint(t.key, t.value, t.effect) for t in group.taints],
             tags=settings.tags,
         ), pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=control_plane.node_prerequisites)))
-        for group_name, group in cfg.node_groups.items()
+        for instance, group, subnets in instances
     }
     coredns = control_plane.add_coredns([g.node_group for g in node_groups.values()])
-    general_nodes = [g.node_group for n, g in node_groups.items() if not cfg.node_groups[n].gpu]
+    general_nodes = [node_groups[instance].node_group for instance, group, _ in instances if not group.gpu]
     eks_cluster = control_plane.cluster.eks_cluster
     runner = None
     if cfg.ci_runner:

@@ -85,7 +85,7 @@ def _node_group_problems(name: str, group: NodeGroupConfig) -> Iterator[Problem]
                                       f"{ASG_TAG_KEY_LIMIT - len(NODE_TEMPLATE_PREFIX) - len(tag.split('/')[0]) - 1}")
 
 
-def _node_groups_problems(groups: dict[str, NodeGroupConfig], profile: Profile) -> Iterator[Problem]:
+def _node_groups_problems(groups: dict[str, NodeGroupConfig], profile: Profile, zones: int) -> Iterator[Problem]:
     for name, group in groups.items():
         yield from _node_group_problems(name, group)
     if not groups:
@@ -97,7 +97,8 @@ def _node_groups_problems(groups: dict[str, NodeGroupConfig], profile: Profile) 
     if all(any(t.effect in ("NoSchedule", "NoExecute") for t in _get(g, "taints", ())) for g in general.values()):
         yield Problem("nodeGroups", sorted(general), "every non-GPU group is tainted NoSchedule or NoExecute: the "
                                                      "platform's services would have nowhere to run; leave one untainted")
-    on_demand = sum(_get(g, "min_size", 0) for g in general.values() if _get(g, "capacity_type") == "ON_DEMAND")
+    on_demand = sum(_get(g, "min_size", 0) * (zones if _get(g, "per_zone") else 1)
+                    for g in general.values() if _get(g, "capacity_type") == "ON_DEMAND")
     if on_demand < profile.min_on_demand_nodes:
         yield Problem("nodeGroups", f"{on_demand} ON_DEMAND non-GPU nodes at minSize",
                       f"{profile.name} needs at least {profile.min_on_demand_nodes} (sum of minSize over ON_DEMAND "
@@ -207,7 +208,8 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
             "control-plane price)")))
     problems += _team_problems(values.get("teams") or {})
     problems += _service_account_problems(values.get("teams") or {})
-    problems += _node_groups_problems(values.get("node_groups") or {}, profile)
+    problems += _node_groups_problems(values.get("node_groups") or {}, profile,
+                                      _get(values.get("network"), "availability_zones", 1))
     network = values.get("network")
     if _get(network, "nat_gateways") == "single" and not profile.allow_single_nat:
         problems.append(Problem("network.natGateways", "single",

@@ -148,6 +148,7 @@ class NodeGroupConfig(_Block):
     labels: dict[LabelKey, LabelValue]
     taints: tuple[Taint, ...]
     gpu: StrictBool
+    per_zone: StrictBool = Field(alias="perZone", default=False)
 
 
 class IngressConfig(_Block):

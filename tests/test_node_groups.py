@@ -186,3 +186,27 @@ def test_short_names_are_kept_whole():
     assert evaluation.one(MNG, "acme-prod-general").inputs["nodeGroupNamePrefix"] == "acme-prod-general-"
     assert {r.inputs["namePrefix"] for r in evaluation.of_type("aws:iam/role:Role") if "namePrefix" in r.inputs} >= {
         "acme-prod-general-node-", "acme-prod-loki-"}
+
+
+def test_a_per_zone_group_is_one_managed_node_group_per_zone_for_the_autoscaler_to_balance():
+    evaluation = run_stack("prod", nodeGroups={"stateful": {"instanceTypes": ["m7i.large"], "minSize": 0, "maxSize": 3,
+                                                            "perZone": True, "labels": {"workload": "stateful"}}})
+    groups = {g.name: g.inputs for g in evaluation.of_type(MNG) if g.name.startswith("acme-prod-stateful")}
+    assert sorted(groups) == ["acme-prod-stateful-0", "acme-prod-stateful-1", "acme-prod-stateful-2"]
+    private = evaluation.outputs["privateSubnetIds"]
+    assert [groups[f"acme-prod-stateful-{i}"]["subnetIds"] for i in range(3)] == [[s] for s in private]
+    assert all(g["scalingConfig"] == {"minSize": 0, "maxSize": 3, "desiredSize": 0} for g in groups.values())
+    assert set(evaluation.outputs["nodeGroupNames"]) >= {"stateful-0", "stateful-1", "stateful-2"}
+    assert values_of_autoscaler(evaluation)["extraArgs"]["balance-similar-node-groups"] is True
+
+
+def values_of_autoscaler(evaluation):
+    from tests.k8s import values
+
+    return values(evaluation, "cluster-autoscaler")
+
+
+def test_per_zone_minimums_count_once_per_zone_for_the_on_demand_floor():
+    evaluation = run_stack("prod", nodeGroups={"general": {"minSize": 1, "maxSize": 4, "desiredSize": 1,
+                                                           "perZone": True}})
+    assert evaluation.error is None, evaluation.error  # 1 per zone x 3 zones meets prod's 3 on-demand nodes
