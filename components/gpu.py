@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.dashboards import dashboard
 from components.helm import GPU_TOLERATION, Resources, release, waits_like
 from components.namespaces import namespace
 
@@ -77,20 +78,12 @@ def alert_rules() -> list[dict[str, Any]]:
     ]}]
 
 
-def dashboard() -> dict[str, Any]:
-    def panel(i: int, title: str, expr: str, unit: str) -> dict[str, Any]:
-        return {"id": i, "type": "timeseries", "title": title, "datasource": {"type": "prometheus", "uid": "prometheus"},
-                "gridPos": {"h": 8, "w": 8, "x": 8 * (i - 1), "y": 0}, "fieldConfig": {"defaults": {"unit": unit}},
-                "targets": [{"expr": expr, "legendFormat": "{{Hostname}} GPU {{gpu}}", "refId": "A"}]}
-    return {
-        "uid": "eks-platform-gpu", "title": "GPU nodes", "schemaVersion": 39, "tags": ["gpu", "eks-platform"],
-        "time": {"from": "now-6h", "to": "now"}, "refresh": "30s",
-        "panels": [
-            panel(1, "GPU utilisation", "avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "percent"),
-            panel(2, "GPU memory used", "avg by (Hostname, gpu) (DCGM_FI_DEV_FB_USED) * 1024 * 1024", "bytes"),
-            panel(3, "GPU temperature", "max by (Hostname, gpu) (DCGM_FI_DEV_GPU_TEMP)", "celsius"),
-        ],
-    }
+def gpu_dashboard() -> dict[str, Any]:
+    return dashboard("gpu", "GPU nodes", "gpu", "{{Hostname}} GPU {{gpu}}", [
+        ("GPU utilisation", "avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "percent"),
+        ("GPU memory used", "avg by (Hostname, gpu) (DCGM_FI_DEV_FB_USED) * 1024 * 1024", "bytes"),
+        ("GPU temperature", "max by (Hostname, gpu) (DCGM_FI_DEV_GPU_TEMP)", "celsius"),
+    ])
 
 
 class Gpu(pulumi.ComponentResource):
@@ -110,7 +103,7 @@ class Gpu(pulumi.ComponentResource):
         k8s.core.v1.ConfigMap(
             f"{name}-gpu-dashboard",
             metadata={"name": "gpu-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
-            data={"gpu.json": json.dumps(dashboard())},
+            data={"gpu.json": json.dumps(gpu_dashboard())},
             opts=waits_like(self, opts, ns),
         )
         k8s.apiextensions.CustomResource(

@@ -18,6 +18,7 @@ from typing import Any, Literal, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.dashboards import dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, release, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
@@ -103,18 +104,13 @@ def alert_rules() -> list[dict[str, Any]]:
     ]}]
 
 
-def dashboard() -> dict[str, Any]:
-    def panel(i: int, title: str, expr: str, unit: str) -> dict[str, Any]:
-        return {"id": i, "type": "timeseries", "title": title, "datasource": {"type": "prometheus", "uid": "prometheus"},
-                "gridPos": {"h": 8, "w": 8, "x": 8 * (i - 1), "y": 0}, "fieldConfig": {"defaults": {"unit": unit}},
-                "targets": [{"expr": expr, "legendFormat": "{{exported_namespace}}/{{ingress}}", "refId": "A"}]}
+def ingress_dashboard() -> dict[str, Any]:
     rules = {r["alert"]: r["expr"] for r in alert_rules()[0]["rules"]}
-    return {"uid": "eks-platform-ingress", "title": "Ingress", "schemaVersion": 39, "tags": ["ingress", "eks-platform"],
-            "time": {"from": "now-6h", "to": "now"}, "refresh": "30s", "panels": [
-                panel(1, "5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
-                panel(2, "p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], "s"),
-                panel(3, "Requests per second", f"sum by ({_BY}) (rate(nginx_ingress_controller_requests[5m]))",
-                      "reqps")]}
+    return dashboard("ingress", "Ingress", "ingress", "{{exported_namespace}}/{{ingress}}", [
+        ("5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
+        ("p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], "s"),
+        ("Requests per second", f"sum by ({_BY}) (rate(nginx_ingress_controller_requests[5m]))", "reqps"),
+    ])
 
 
 class Ingress(pulumi.ComponentResource):
@@ -132,7 +128,7 @@ class Ingress(pulumi.ComponentResource):
         k8s.core.v1.ConfigMap(
             f"{name}-ingress-dashboard",
             metadata={"name": "ingress-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
-            data={"ingress.json": json.dumps(dashboard())}, opts=in_namespace)
+            data={"ingress.json": json.dumps(ingress_dashboard())}, opts=in_namespace)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.ingress_class = INGRESS_CLASS
