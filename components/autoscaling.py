@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.helm import Resources, release, waits_like
+from components.helm import Resources, release, resources_values, waits_like
 from components.irsa import service_account_role
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
@@ -60,7 +60,7 @@ def autoscaler_values(args: AutoscalingArgs, role_arn: str) -> dict[str, Any]:
                                     "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False,
                       "expander": "least-waste"},
-        "resources": args.autoscaler_resources.values() if args.autoscaler_resources else {},
+        "resources": resources_values(args.autoscaler_resources),
         "replicaCount": args.autoscaler_replicas,  # one leads; the other takes over (leader election)
         "podDisruptionBudget": {"maxUnavailable": 1},
     }

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import CLUSTER_CRITICAL, Resources, release, waits_like
+from components.helm import CLUSTER_CRITICAL, Resources, after_delete, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
 
@@ -45,14 +45,14 @@ def controller_values(args: GatewayArgs) -> dict[str, Any]:
     return {
         "crds": {"enabled": False},  # applied from components/crds, upgraded with the pin
         "createNamespace": False,
-        "deployment": {"envoyGateway": {"resources": args.controller_resources.values()
-                                        if args.controller_resources else {}}, "priorityClassName": CLUSTER_CRITICAL},
-        "certgen": {"job": {"resources": args.job_resources.values() if args.job_resources else {}}},
+        "deployment": {"envoyGateway": {"resources": resources_values(args.controller_resources)},
+                       "priorityClassName": CLUSTER_CRITICAL},
+        "certgen": {"job": {"resources": resources_values(args.job_resources)}},
     }
 
 
 def envoy_proxy(args: GatewayArgs, certificate_arn: str | None) -> dict[str, Any]:
-    resources = args.proxy_resources.values() if args.proxy_resources else {}
+    resources = resources_values(args.proxy_resources)
     kubernetes: dict[str, Any] = {
         "envoyService": {"name": PROXY_SERVICE, "type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS,
                          "annotations": load_balancer_annotations(args.scheme, certificate_arn, "443")},
@@ -97,14 +97,12 @@ class Gateway(pulumi.ComponentResource):
             spec={"controllerName": CONTROLLER_NAME, "parametersRef": {
                 "group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": GATEWAY, "namespace": NAMESPACE}},
             opts=waits_like(self, opts, self.release, proxy))
-        hooks = pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(after_delete=list(args.after_delete))) \
-            if args.after_delete else pulumi.ResourceOptions()
         self.gateway = k8s.apiextensions.CustomResource(
             f"{name}-gateway", api_version="gateway.networking.k8s.io/v1", kind="Gateway",
             # Done when Envoy serves it and its Service has the NLB's address (the DNS records read it next).
             metadata={"name": GATEWAY, "namespace": NAMESPACE, "annotations": {"pulumi.com/waitFor": "condition=Programmed"}},
             spec={"gatewayClassName": GATEWAY_CLASS, "listeners": listeners(args.base_domain)},
-            opts=pulumi.ResourceOptions.merge(waits_like(self, opts, gateway_class), hooks))
+            opts=pulumi.ResourceOptions.merge(waits_like(self, opts, gateway_class), after_delete(args.after_delete)))
         k8s.apiextensions.CustomResource(
             f"{name}-https-redirect", api_version="gateway.networking.k8s.io/v1", kind="HTTPRoute",
             metadata={"name": "https-redirect", "namespace": NAMESPACE},

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.dashboards import dashboard
-from components.helm import GPU_TOLERATION, Resources, release, waits_like
+from components.helm import GPU_TOLERATION, Resources, release, resources_values, waits_like
 from components.namespaces import namespace
 
 NAMESPACE = "gpu"
@@ -37,7 +37,7 @@ def device_plugin_values(resources: Resources | None = None) -> dict[str, Any]:
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": GPU_NODE_LABEL, "operator": "In", "values": ["true"]}]}]}}},
         "tolerations": [GPU_TOLERATION],
-        "resources": resources.values() if resources else {},
+        "resources": resources_values(resources),
     }
 
 

@@ -51,15 +51,24 @@ class Resources:
         return resources
 
 
+def resources_values(resources: Resources | None) -> dict[str, Any]:
+    """A chart's `resources` value: the requests and limits, or the chart's own (empty) default."""
+    return resources.values() if resources else {}
+
+
+def after_delete(hooks: Sequence[pulumi.ResourceHook]) -> pulumi.ResourceOptions:
+    """Options that run `hooks` once the resource is deleted (wait until what it made in AWS is gone)."""
+    return pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(after_delete=list(hooks))) if hooks \
+        else pulumi.ResourceOptions()
+
+
 def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[str, Any], timeout_seconds: int,
             opts: pulumi.ResourceOptions, skip_crds: bool = False,
-            after_delete: Sequence[pulumi.ResourceHook] = ()) -> k8s.helm.v3.Release:
-    """A pinned, atomic release; `after_delete` hooks run once Helm has uninstalled it (e.g. to wait until the
+            delete_hooks: Sequence[pulumi.ResourceHook] = ()) -> k8s.helm.v3.Release:
+    """A pinned, atomic release; `delete_hooks` run once Helm has uninstalled it (e.g. to wait until the
     load balancer or volumes its objects made are gone, before the nodes and the cluster are deleted)."""
     pinned = CHARTS[chart]
-    if after_delete:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-            hooks=pulumi.ResourceHookBinding(after_delete=list(after_delete))))
+    opts = pulumi.ResourceOptions.merge(opts, after_delete(delete_hooks))
     oci = pinned.repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.dashboards import dashboard
-from components.helm import CLUSTER_CRITICAL, Resources, release, waits_like
+from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
 
@@ -52,10 +52,10 @@ def _terminate_tls(controller: dict[str, Any]) -> None:
 
 def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> dict[str, Any]:
     annotations = load_balancer_annotations(args.scheme, certificate_arn, "https")
-    job = {"resources": args.job_resources.values() if args.job_resources else {}}
+    job = {"resources": resources_values(args.job_resources)}
     controller: dict[str, Any] = {
         "replicaCount": args.replicas,
-        "resources": args.resources.values() if args.resources else {},
+        "resources": resources_values(args.resources),
         "priorityClassName": CLUSTER_CRITICAL,
         "admissionWebhooks": {"failurePolicy": "Fail" if args.replicas > 1 else "Ignore",
                               "createSecretJob": job, "patchWebhookJob": job,
@@ -119,7 +119,7 @@ class Ingress(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
-                               timeout_seconds=600, opts=waits_like(self, opts), after_delete=args.after_delete)
+                               timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.after_delete)
         in_namespace = waits_like(self, opts, ns)
         k8s.apiextensions.CustomResource(
             f"{name}-ingress-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",

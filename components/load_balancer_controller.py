@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.control_plane import POD_IDENTITY_TRUST
-from components.helm import Resources, release, waits_like
+from components.helm import Resources, release, resources_values, waits_like
 from components.naming import iam_name_prefix
 
 NAMESPACE = "kube-system"
@@ -72,7 +72,7 @@ def controller_values(args: LoadBalancerControllerArgs, cluster_name: str, vpc_i
         "enableServiceMutatorWebhook": False,
         "keepTLSSecret": True,
         "createIngressClassResource": False,
-        "resources": args.resources.values() if args.resources else {},
+        "resources": resources_values(args.resources),
     }
     if args.replicas > 1:
         values["podDisruptionBudget"] = {"maxUnavailable": 1}

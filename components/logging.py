@@ -19,7 +19,8 @@ from typing import Any, Literal, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.helm import CLUSTER_CRITICAL, NODE_CRITICAL, TOLERATE_EVERY_TAINT, Resources, release, waits_like
+from components.helm import (CLUSTER_CRITICAL, NODE_CRITICAL, TOLERATE_EVERY_TAINT, Resources, release,
+                             resources_values, waits_like)
 from components.namespaces import namespace
 from components.irsa import service_account_role
 from components.naming import fit
@@ -167,7 +168,7 @@ class Loki(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, child)
         values = pulumi.Output.all(self.bucket.bucket, role.arn).apply(lambda a: loki_values(args, a[0], a[1]))
         self.release = release("loki", "loki", ns.metadata.name, values, timeout_seconds=900,
-                               opts=waits_like(self, opts, access), after_delete=args.after_delete)
+                               opts=waits_like(self, opts, access), delete_hooks=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.register_outputs({"bucket": self.bucket.bucket, "url": LOKI_URL})
@@ -242,7 +243,7 @@ def fluent_bit_values(resources: Resources | None = None) -> dict[str, Any]:
         "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "extraVolumes": [{"name": "buffer", "hostPath": {"path": BUFFER_DIR, "type": "DirectoryOrCreate"}}],
         "extraVolumeMounts": [{"name": "buffer", "mountPath": BUFFER_DIR}],
-        "resources": resources.values() if resources else {},
+        "resources": resources_values(resources),
         "serviceMonitor": {"enabled": True},
         "prometheusRule": {"enabled": True, "rules": fluent_bit_alerts()},
         "dashboards": {"enabled": True},

@@ -215,7 +215,7 @@ class Monitoring(pulumi.ComponentResource):
             ))
         self.release = release(RELEASE, "kube-prometheus-stack", ns.metadata.name, chart_values(args, slack),
                                timeout_seconds=900, skip_crds=True,
-                               opts=waits_like(self, opts, *secrets), after_delete=args.after_delete)
+                               opts=waits_like(self, opts, *secrets), delete_hooks=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.alert_delivery = f"slack {args.slack_channel}" if slack else "none: no Slack webhook configured"

@@ -50,9 +50,14 @@ class TooFewZones(ValueError):
     """The region offers fewer zones EKS supports than the stack asks for."""
 
 
+def supported_zones(names: Sequence[str], zone_ids: Sequence[str]) -> list[str]:
+    """The zone names whose zone IDs accept EKS control-plane subnets."""
+    return [name for name, zone_id in zip(names, zone_ids) if zone_id not in EKS_UNSUPPORTED_ZONE_IDS]
+
+
 def pick_zones(names: Sequence[str], zone_ids: Sequence[str], count: int) -> list[str]:
     """The first `count` zones EKS supports, by name; fails naming the config key when there are too few."""
-    usable = [name for name, zone_id in zip(names, zone_ids) if zone_id not in EKS_UNSUPPORTED_ZONE_IDS]
+    usable = supported_zones(names, zone_ids)
     if len(usable) < count:
         raise TooFewZones(f"eks-platform:network.availabilityZones: {count} zones wanted, but this region offers "
                          f"only {len(usable)} that EKS supports ({', '.join(usable)})")

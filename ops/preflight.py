@@ -18,7 +18,7 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from components.network import EKS_UNSUPPORTED_ZONE_IDS, pick_zones
+from components.network import pick_zones, supported_zones
 from ops.secrets_provider import current
 from ops.stackfiles import PROJECT_DIR, settings_or_report
 from stacks import eks_versions
@@ -66,8 +66,7 @@ def _zones(ec2, count: int) -> tuple[list[str], str]:
     try:
         return pick_zones(names, ids, count), ""
     except ValueError as error:
-        usable = [n for n, i in zip(names, ids) if i not in EKS_UNSUPPORTED_ZONE_IDS]
-        return usable, str(error)
+        return supported_zones(names, ids), str(error)
 
 
 def role_of(caller_arn: str) -> str:

@@ -297,12 +297,6 @@ def _problems_from(error: ValidationError, prefix: tuple) -> list[Problem]:
 
 
 @functools.lru_cache(maxsize=None)
-def _adapter(name: str) -> TypeAdapter:
-    field = PlatformConfig.model_fields[name]
-    return TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
-
-
-@functools.lru_cache(maxsize=None)
 def _type_adapter(type_: Any) -> TypeAdapter:
     return TypeAdapter(type_)
 
@@ -372,7 +366,7 @@ def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Proble
             values[name] = entries
             continue
         try:
-            values[name] = _adapter(name).validate_python(raw)
+            values[name] = _field_adapter(PlatformConfig, name).validate_python(raw)
         except ValidationError as error:
             problems += _problems_from(error, (alias,))
             partial = _partial(_block_model(field.annotation), raw)

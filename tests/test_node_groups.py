@@ -9,6 +9,7 @@ import pytest
 from components.instance_types import ami_type, architecture, is_nvidia_gpu
 from components.node_group import NODE_POLICIES, Taint, autoscaler_tags
 from tests.conftest import run_stack
+from tests.k8s import values
 
 MNG = "eks:index:ManagedNodeGroup"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -197,13 +198,7 @@ def test_a_per_zone_group_is_one_managed_node_group_per_zone_for_the_autoscaler_
     assert [groups[f"acme-prod-stateful-{i}"]["subnetIds"] for i in range(3)] == [[s] for s in private]
     assert all(g["scalingConfig"] == {"minSize": 0, "maxSize": 3, "desiredSize": 0} for g in groups.values())
     assert set(evaluation.outputs["nodeGroupNames"]) >= {"stateful-0", "stateful-1", "stateful-2"}
-    assert values_of_autoscaler(evaluation)["extraArgs"]["balance-similar-node-groups"] is True
-
-
-def values_of_autoscaler(evaluation):
-    from tests.k8s import values
-
-    return values(evaluation, "cluster-autoscaler")
+    assert values(evaluation, "cluster-autoscaler")["extraArgs"]["balance-similar-node-groups"] is True
 
 
 def test_per_zone_minimums_count_once_per_zone_for_the_on_demand_floor():
