@@ -22,6 +22,7 @@ BUNDLES = {
     "monitoring.coreos.com": "kube-prometheus-stack 88.5.3 charts/crds/crds (prometheus-operator 0.93.1)",
     "gateway.networking.k8s.io": "Gateway API v1.6.1, standard channel (standard-install.yaml)",
     "gateway.envoyproxy.io": "Envoy Gateway v1.9.0 gateway-helm charts/crds/crds/generated",
+    "velero.io": "velero chart 12.1.0 crds (Velero 1.18.1)",
 }
 OPERATOR_VERSION = "0.93.1"  # the prometheus-operator of kube-prometheus-stack 88.5.3
 

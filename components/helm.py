@@ -33,6 +33,7 @@ CHARTS = {c.name: c for c in (
     Chart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler"),
     Chart("aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts"),
     Chart("gateway-helm", "v1.9.0", "oci://docker.io/envoyproxy"),
+    Chart("velero", "12.1.0", "https://vmware-tanzu.github.io/helm-charts"),
 )}
 
 

@@ -23,7 +23,7 @@ from components.helm import (CLUSTER_CRITICAL, NODE_CRITICAL, TOLERATE_EVERY_TAI
                              resources_values, waits_like)
 from components.namespaces import namespace
 from components.irsa import service_account_role
-from components.naming import fit
+from components.buckets import private_bucket
 
 NAMESPACE = "logging"
 FLUENT_BIT_NAMESPACE = "fluent-bit"
@@ -50,14 +50,6 @@ class LokiArgs:
     after_delete: Sequence[pulumi.ResourceHook] = ()
 
 
-def bucket_policy(bucket_arn: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }]})
-
-
 def loki_access_policy(bucket_arn: str, key_arn: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
@@ -65,15 +57,6 @@ def loki_access_policy(bucket_arn: str, key_arn: str) -> str:
          "Resource": [f"{bucket_arn}/*"]},
         {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key_arn]},
     ]})
-
-
-BUCKET_NAME_LIMIT = 63
-
-
-def bucket_name(cluster_name: str, account: str, region: str) -> str:
-    """`<cluster>-loki-<account>-<region>`, globally unique and stable; a cluster name too long for S3's
-    63 characters is shortened and a hash of the whole name keeps two long names apart."""
-    return fit(cluster_name, BUCKET_NAME_LIMIT, keep_end=f"-loki-{account}-{region}")
 
 
 QUORUM_REPLICATION = 3
@@ -135,30 +118,14 @@ class Loki(pulumi.ComponentResource):
     def __init__(self, name: str, args: LokiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:logging:Loki", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        self.kms_key = aws.kms.Key(f"{name}-logs", description=f"Loki log storage of {args.cluster_name}",
-                                   enable_key_rotation=True, deletion_window_in_days=30, opts=stateful)
-        self.bucket = aws.s3.Bucket(
-            f"{name}-logs", bucket=account.apply(lambda a: bucket_name(args.cluster_name, a, args.region)),
-            force_destroy=not args.protect, opts=stateful,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-logs", bucket=self.bucket.id, rules=[{
-            "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                        "kms_master_key_id": self.kms_key.arn},
-            "bucket_key_enabled": True}], opts=child)
-        aws.s3.BucketPublicAccessBlock(f"{name}-logs", bucket=self.bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True,
-                                       restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-logs", bucket=self.bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-        aws.s3.BucketPolicy(f"{name}-logs", bucket=self.bucket.id, policy=self.bucket.arn.apply(bucket_policy),
-                            opts=child)
-        aws.s3.BucketLifecycleConfiguration(f"{name}-logs", bucket=self.bucket.id, rules=[{
-            "id": "expire-after-retention", "status": "Enabled", "filter": {},
-            "expiration": {"days": args.retention_days + 1},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}], opts=child)
+        storage = private_bucket(
+            f"{name}-logs", self, cluster_name=args.cluster_name, purpose="loki", region=args.region,
+            description=f"Loki log storage of {args.cluster_name}", protect=args.protect, lifecycle_rules=[{
+                "id": "expire-after-retention", "status": "Enabled", "filter": {},
+                "expiration": {"days": args.retention_days + 1},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}])
+        self.bucket, self.kms_key = storage.bucket, storage.key
 
         role = service_account_role(f"{name}-loki", args.oidc_provider_arn, args.oidc_issuer_url,
                                     NAMESPACE, LOKI_SERVICE_ACCOUNT, parent=self)

@@ -1,15 +1,19 @@
-"""Storage: the EBS CSI driver add-on with its own IRSA role, and the default `gp3` StorageClass.
+"""Storage: the EBS CSI driver add-on with its own IRSA role, the default `gp3` StorageClass, and EBS
+snapshots of volumes through the CSI snapshot API (EKS's snapshot-controller add-on and a
+`VolumeSnapshotClass`, labelled for Velero).
 
 Volumes are encrypted gp3, bound where the pod lands (WaitForFirstConsumer, so a volume and its pod
 share a zone) and can grow in place; the reclaim policy decides whether data outlives its claim.
 Every volume is tagged with its cluster and the namespace and claim it was made for, so a retained
-volume can be found (and swept by `ops teardown`) after its cluster is gone.
+volume can be found (and swept by `ops teardown`) after its cluster is gone. Snapshots are tagged with
+the cluster too, and retained when their VolumeSnapshot is deleted: Velero deletes them when the backup
+that holds them expires, so a namespace deleted by mistake does not take its backups with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +25,8 @@ from components.irsa import service_account_role
 
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 STORAGE_CLASS = "gp3"
+SNAPSHOT_CLASS = "ebs-snapshots"
+VELERO_SNAPSHOT_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
 
 
 def volume_tags(cluster_name: str) -> dict[str, str]:
@@ -28,6 +34,19 @@ def volume_tags(cluster_name: str) -> dict[str, str]:
     tags = [f"kubernetes.io/cluster/{cluster_name}=owned", "eks-platform/namespace={{ .PVCNamespace }}",
             "eks-platform/claim={{ .PVCName }}"]
     return {f"tagSpecification_{i}": tag for i, tag in enumerate(tags, start=1)}
+
+
+def snapshot_tags(cluster_name: str) -> dict[str, str]:
+    """EBS CSI `tagSpecification_N` parameters of a VolumeSnapshotClass."""
+    return {"tagSpecification_1": f"kubernetes.io/cluster/{cluster_name}=owned",
+            "tagSpecification_2": "eks-platform/backup=velero"}
+
+
+def snapshot_class(cluster_name: str) -> dict[str, Any]:
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+            "metadata": {"name": SNAPSHOT_CLASS, "labels": {VELERO_SNAPSHOT_CLASS_LABEL: "true"},
+                         "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}},
+            "driver": "ebs.csi.aws.com", "deletionPolicy": "Retain", "parameters": snapshot_tags(cluster_name)}
 
 
 @dataclass
@@ -68,4 +87,18 @@ class Storage(pulumi.ComponentResource):
             reclaim_policy=args.reclaim_policy,
             opts=waits_like(self, opts, self.addon),
         )
-        self.register_outputs({"storageClassName": self.storage_class.metadata.name})
+        self.snapshot_controller = aws.eks.Addon(
+            f"{name}-snapshot-controller", cluster_name=args.cluster_name, addon_name="snapshot-controller",
+            addon_version=addon_version("snapshot-controller", args.kubernetes_version, self)
+            if args.kubernetes_version else None,
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+            opts=waits_like(self, opts),
+        )
+        # A CRD instance with top-level fields (driver, deletionPolicy), which CustomResource cannot express.
+        self.snapshot_class = k8s.yaml.v2.ConfigGroup(
+            f"{name}-{SNAPSHOT_CLASS}",
+            objs=[pulumi.Output.from_input(args.cluster_name).apply(snapshot_class)],
+            opts=waits_like(self, opts, self.addon, self.snapshot_controller),  # the add-on installs the CRD
+        )
+        self.register_outputs({"storageClassName": self.storage_class.metadata.name,
+                               "snapshotClassName": SNAPSHOT_CLASS})

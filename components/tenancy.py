@@ -22,10 +22,10 @@ from components.naming import iam_name_prefix
 from components.isolation import Allow, Peer, policies
 from components.namespaces import namespace
 
-from components import gpu, ingress, logging, monitoring
+from components import backup, gpu, ingress, logging, monitoring
 
 PLATFORM_NAMESPACES = ("kube-system", ingress.NAMESPACE, monitoring.NAMESPACE, logging.NAMESPACE,
-                       logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE)
+                       logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE, backup.NAMESPACE)
 RESERVED_NAMESPACES = ("default", "kube-public", "kube-node-lease", *PLATFORM_NAMESPACES)
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}

@@ -14,7 +14,7 @@ HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: i
           "registers; values AWS computes are placeholders.")
 # Outputs whose values AWS decides (IDs, ARNs, endpoints, names with the account): shown as placeholders.
 PLACEHOLDER_OUTPUTS = {"clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId", "publicSubnetIds",
-                       "privateSubnetIds", "nodeGroupNames", "lokiBucket", "nameServers"}
+                       "privateSubnetIds", "nodeGroupNames", "lokiBucket", "backupBucket", "nameServers"}
 # Outputs the program derives from the configuration alone: what `pulumi up` will export.
 CONFIGURED_OUTPUTS = {"clusterName", "grafanaAdminPassword", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner",
                       "edge"}

@@ -6,7 +6,7 @@ Grafana's pod directly; Grafana is reached through the ingress controller only.
 
 from __future__ import annotations
 
-from components import gateway, gpu, ingress, logging, monitoring
+from components import backup, gateway, gpu, ingress, logging, monitoring
 from components.isolation import ANYWHERE, Allow, Peer
 
 PROMETHEUS = Peer(monitoring.NAMESPACE, {"app.kubernetes.io/name": "prometheus"})
@@ -40,6 +40,7 @@ def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx") -> dict[st
             scrape,
         ],
         logging.FLUENT_BIT_NAMESPACE: [scrape],
+        backup.NAMESPACE: [scrape],
     }
     if edge == "gateway":
         flows[gateway.NAMESPACE] = [

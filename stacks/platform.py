@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.autoscaling import Autoscaling, AutoscalingArgs
+from components.backup import Backup, BackupArgs
 from components import leftovers
 from components.ci_runner import CiRunner, CiRunnerArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
@@ -214,6 +215,11 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         delete_volumes_with_workload=delete_volumes, resources=sizes, after_delete=volumes_gone["logging"], **oidc,
     ), after(crds, storage.storage_class))
     fluent_bit = FluentBit(name, sizes["fluent-bit"], after(crds))
+    backup = Backup(name, BackupArgs(
+        cluster_name=name, eks_cluster_name=cluster.eks_cluster.name, region=settings.region,
+        schedule=cfg.backup.schedule, retention_days=cfg.backup.retention_days, protect=settings.profile.protect,
+        resources=sizes["velero"], plugin_resources=sizes["velero-plugin"],
+    ), after(crds), after=[Crds(name, "velero.io", after()).group, storage.snapshot_class])
     load_balancers = LoadBalancerController(name, LoadBalancerControllerArgs(
         cluster_name=cluster.eks_cluster.name, region=settings.region, vpc_id=vpc_id, tags=settings.tags,
         resources=sizes["load-balancer-controller"]), after())
@@ -261,11 +267,12 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     ), after())
     for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller).items():
         owner = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
-                 edge.namespace: edge, **({gpu.namespace: gpu} if gpu else {})}[namespace]
+                 edge.namespace: edge, backup.namespace: backup, **({gpu.namespace: gpu} if gpu else {})}[namespace]
         NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(owner.namespace_object))
     return {
         "grafanaAdminPassword": pulumi.Output.secret(password),
         "lokiBucket": loki.bucket.bucket,
+        "backupBucket": backup.bucket.bucket,
         "alertDelivery": monitoring.alert_delivery,
         "baseDomain": dns.base_domain if dns else "none: no dns block configured",
         "nameServers": dns.name_servers if dns else "none: no dns block configured",

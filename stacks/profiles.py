@@ -64,6 +64,8 @@ def _sizes(scale: int, loki_scale: int) -> dict[str, Resources]:
         "metrics-server": fixed("50m", "96Mi", "256Mi"),
         "device-plugin": fixed("10m", "32Mi", "64Mi"),
         "dcgm-exporter": fixed("100m", "128Mi", "512Mi"),
+        "velero": grow(50, 128, 512),
+        "velero-plugin": fixed("10m", "32Mi", "64Mi"),
     }
 
 
@@ -93,13 +95,17 @@ def _general(capacity: str, min_size: int, max_size: int, desired: int, instance
     }
 
 
+NIGHTLY = "0 3 * * *"  # 03:00 UTC
+
+
 def _defaults(cidr: str, zones: int, nat: str, general: dict, retention: str, prometheus_gib: int,
-              log_days: int) -> dict:
+              log_days: int, backup_days: int) -> dict:
     return {
         "ingress": {"scheme": "internet-facing"},
         "grafana": {"allowedCidrs": []},
         "monitoring": {"prometheusRetention": retention, "prometheusStorageGiB": prometheus_gib},
         "logging": {"retentionDays": log_days},
+        "backup": {"schedule": NIGHTLY, "retentionDays": backup_days},
         "alerting": {"slackChannel": "#alerts"},
         "kubernetesVersion": DEFAULT_VERSION,
         "network": {"cidr": cidr, "availabilityZones": zones, "natGateways": nat},
@@ -121,7 +127,7 @@ _NODE_GROUP_DEFAULTS = {
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
         name="dev",
-        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2), "7d", 20, 7),
+        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2), "7d", 20, 7, 7),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -137,7 +143,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "staging": Profile(
         name="staging",
-        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 2, 6, 2), "15d", 50, 14),
+        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 2, 6, 2), "15d", 50, 14, 14),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -153,7 +159,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "prod": Profile(
         name="prod",
-        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3), "30d", 100, 30),
+        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3), "30d", 100, 30, 30),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=True,
         deletion_protection=True,

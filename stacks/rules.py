@@ -7,9 +7,10 @@ absent and the checks that need it are skipped, so that one run reports every pr
 from __future__ import annotations
 
 import ipaddress
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Iterator
 
+from components.backup import longest_gap
 from components.instance_types import architecture, is_nvidia_gpu
 from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.tenancy import RESERVED_NAMESPACES
@@ -194,6 +195,17 @@ def _tag_problems(tags: dict[str, str]) -> Iterator[Problem]:
         seen.setdefault(lowered, key)
 
 
+def _backup_problems(backup: Any) -> Iterator[Problem]:
+    schedule, days = _get(backup, "schedule"), _get(backup, "retention_days")
+    if schedule and days:
+        gap = longest_gap(schedule)
+        if gap >= timedelta(days=days):
+            yield Problem("backup.retentionDays", days, (
+                f"must be longer than the longest gap between two backups of schedule \"{schedule}\" "
+                f"({gap.days} days{f' {gap.seconds // 3600} h' if gap.seconds else ''}), else there are days "
+                "with no backup at all"))
+
+
 def check(values: dict[str, Any], profile: Profile, today: date, region: str | None = None) -> list[Problem]:
     problems: list[Problem] = [*_duplicate_principals(values)]
     version = values.get("kubernetes_version")
@@ -222,6 +234,7 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
     if _get(endpoint, "public_access_cidrs"):
         problems += _endpoint_problems(endpoint.public_access_cidrs, profile)
     problems += _tag_problems(values.get("tags") or {})
+    problems += _backup_problems(values.get("backup"))
     dns = values.get("dns")
     if _get(dns, "zone_name") and _get(dns, "subdomain", "") is not None:
         base = f"{dns.subdomain}.{dns.zone_name}" if _get(dns, "subdomain") else dns.zone_name

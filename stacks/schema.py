@@ -11,8 +11,10 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
+from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, StrictStr
 
+from components.backup import longest_gap
 from stacks.eks_versions import KNOWN_VERSIONS
 
 
@@ -200,6 +202,25 @@ class LoggingConfig(_Block):
     retention_days: StrictInt = Field(alias="retentionDays", ge=1, le=3650)
 
 
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not croniter.is_valid(value):
+        raise ValueError('must be a cron schedule of five fields (minute hour day-of-month month day-of-week), '
+                         'e.g. "0 3 * * *" for 03:00 UTC every night')
+    if not re.fullmatch(r"[0-9]{1,2}", fields[0]):
+        raise ValueError("must run at most once an hour: the minute field must be one number, e.g. 0")
+    try:
+        longest_gap(value)
+    except (CroniterBadDateError, ValueError):
+        raise ValueError("never runs (no date matches it)")
+    return value
+
+
+class BackupConfig(_Block):
+    schedule: Annotated[StrictStr, AfterValidator(_cron)]
+    retention_days: StrictInt = Field(alias="retentionDays", ge=1, le=3650)
+
+
 
 
 def _https_url(value: SecretStr) -> SecretStr:
@@ -315,6 +336,7 @@ class PlatformConfig(_Block):
     monitoring: MonitoringConfig
     grafana: GrafanaConfig
     logging: LoggingConfig
+    backup: BackupConfig
     alerting: AlertingConfig
     grafana_admin_password: PasswordSecret | None = Field(alias="grafanaAdminPassword", default=None)
     slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)

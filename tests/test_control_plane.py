@@ -140,7 +140,7 @@ def test_the_preview_role_reads_everything_but_secrets_and_release_secrets_in_pl
     assert policies["release-secrets"] == {
         "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy",
         "accessScope": {"type": "namespace", "namespaces": ["kube-system", "ingress-nginx", "monitoring", "logging",
-                                                            "fluent-bit", "gpu"]}}
+                                                            "fluent-bit", "gpu", "velero"]}}
 
 
 @pytest.mark.parametrize("version", ["1.35", "1.36"])
@@ -151,6 +151,6 @@ def test_every_managed_add_on_is_pinned_to_the_default_version_of_the_clusters_k
     assert cluster["vpcCniOptions"]["addonVersion"] == f"v{version}.0-vpc-cni-eksbuild.1"
     pinned = {a.inputs["addonName"]: a.inputs["addonVersion"] for a in evaluation.of_type(ADDON)}
     assert pinned == {name: f"v{version}.0-{name}-eksbuild.1"
-                      for name in ("eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")}
+                      for name in ("eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver", "snapshot-controller")}
     pod_identity = evaluation.one(ADDON, "acme-prod-pod-identity-agent")
     assert all(group.depends_on(pod_identity) for group in evaluation.of_type("eks:index:ManagedNodeGroup"))

@@ -16,7 +16,7 @@ import yaml
 from components.gpu import NODE_LABELS_FOR_METRICS
 from components.logging import UNSHIPPED_NAMESPACES
 from tests.conftest import stack_evaluation, stack_variant
-from tests.k8s import reveal, values
+from tests.k8s import is_custom, reveal, validate_custom, values
 from tests.pod_security import violations
 from tests.rendering import CHARTS_DIR, WORKLOAD_KINDS, containers, needs_charts, pod_spec, render_stack
 
@@ -72,13 +72,14 @@ def test_every_release_renders_and_its_objects_are_valid_for_the_clusters_versio
     releases = rendered(mode)
     edge = "envoy-gateway" if "gateway" in mode else "ingress-nginx"
     assert set(releases) >= {"kube-prometheus-stack", "loki", "fluent-bit", edge, "metrics-server",
-                             "cluster-autoscaler", "aws-load-balancer-controller"}
+                             "cluster-autoscaler", "aws-load-balancer-controller", "velero"}
     for release in releases.values():
         assert release.objects, release.release
         for obj in release.objects:
-            if obj["apiVersion"].startswith("monitoring.coreos.com"):
-                continue
-            kubernetes_validate.validate(obj, f"{version}.0", strict=True)
+            if is_custom(obj):
+                validate_custom(obj)
+            else:
+                kubernetes_validate.validate(obj, f"{version}.0", strict=True)
 
 
 def test_kube_prometheus_stack_does_not_install_crds(mode):

@@ -21,9 +21,11 @@ PINNED = {
     "metrics-server": ("3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
     "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
     "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
+    "velero": ("12.1.0", "https://vmware-tanzu.github.io/helm-charts"),
 }
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-RELEASES_WITH_MONITORING_OBJECTS = {"kube-prometheus-stack", "loki", "fluent-bit", "ingress-nginx", "dcgm-exporter"}
+RELEASES_WITH_MONITORING_OBJECTS = {"kube-prometheus-stack", "loki", "fluent-bit", "ingress-nginx", "dcgm-exporter",
+                                    "velero"}
 
 
 def test_every_release_is_pinned_atomic_and_rollbackable(any_stack):
@@ -352,8 +354,8 @@ def test_every_service_waits_for_the_general_nodes_and_coredns(any_stack):
     coredns = any_stack.one("aws:eks/addon:Addon", f"acme-{env}-coredns")
     components = [r for r in any_stack.registrations if r.type.startswith("eks-platform:")
                   and r.type.split(":")[1] in ("storage", "crds", "monitoring", "logging", "ingress", "gpu",
-                                               "autoscaling", "edge")]
-    assert len(components) == 9
+                                               "autoscaling", "edge", "backup")]
+    assert len(components) == 11
     for component in components:
         assert component.depends_on(general) and component.depends_on(coredns), component.type
         assert not component.depends_on(gpu), component.type
@@ -368,7 +370,7 @@ def test_a_release_waits_for_another_only_where_one_serves_the_other_at_install_
 
 
 def test_releases_and_objects_that_use_monitoring_crds_wait_for_them(any_stack):
-    crds = any_stack.one("kubernetes:yaml/v2:ConfigGroup")
+    crds = any_stack.one("kubernetes:yaml/v2:ConfigGroup", f"acme-{any_stack.stack}-monitoring.coreos.com")
     assert crds.inputs["files"] == ["components/crds/monitoring.coreos.com/*.yaml"]
     waits = {r.name for r in any_stack.of_type(RELEASE) if r.depends_on(crds)}
     assert RELEASES_WITH_MONITORING_OBJECTS <= waits
@@ -411,16 +413,18 @@ def test_the_crds_applied_are_those_of_the_pinned_operator():
     assert versions == {OPERATOR_VERSION}
 
 
-def test_the_log_bucket_name_fits_s3s_limit_for_any_cluster_name_and_region():
-    from components.logging import bucket_name
+def test_bucket_names_fit_s3s_limit_for_any_cluster_name_and_region():
+    from components.buckets import bucket_name
 
-    assert bucket_name("acme-prod", "123456789012", "us-east-1") == "acme-prod-loki-123456789012-us-east-1"
+    assert bucket_name("acme-prod", "loki", "123456789012", "us-east-1") == "acme-prod-loki-123456789012-us-east-1"
     long_a, long_b = "a" * 30 + "-platform-one", "a" * 30 + "-platform-two"
-    names = {bucket_name(n, "123456789012", "ap-southeast-2") for n in (long_a, long_b)}
+    names = {bucket_name(n, "velero", "123456789012", "ap-southeast-2") for n in (long_a, long_b)}
     assert len(names) == 2 and all(len(n) <= 63 and not n.startswith("-") and "--" not in n for n in names)
     evaluation = run_stack("prod", clusterName="x" * 40, region="ap-southeast-2")
-    bucket = evaluation.one("aws:s3/bucket:Bucket").inputs["bucket"]
-    assert len(bucket) <= 63 and bucket.endswith("-loki-123456789012-ap-southeast-2")
+    buckets = {b.name.rsplit("-", 1)[1]: b.inputs["bucket"] for b in evaluation.of_type("aws:s3/bucket:Bucket")}
+    assert all(len(b) <= 63 for b in buckets.values())
+    assert buckets["logs"].endswith("-loki-123456789012-ap-southeast-2")
+    assert buckets["backups"].endswith("-velero-123456789012-ap-southeast-2")
 
 
 def test_releases_that_make_aws_resources_wait_on_delete_until_those_are_gone(dev, prod):

@@ -27,8 +27,9 @@ def test_exported_outputs(any_stack):
     assert set(outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
                             "publicSubnetIds", "privateSubnetIds", "nodeGroupNames", "grafanaAdminPassword",
                             "lokiBucket", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner", "edge",
-                            "nameServers"}
+                            "nameServers", "backupBucket"}
     assert outputs["clusterName"] == f"acme-{env}"
+    assert outputs["backupBucket"] == f"acme-{env}-velero-123456789012-us-east-1"
     assert outputs["clusterEndpoint"].startswith("https://")
     assert outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1")
     assert outputs["vpcId"] == f"vpc-acme-{env}"

@@ -1,0 +1,170 @@
+"""Backup: Velero backing up every namespace on a schedule, with volumes as EBS snapshots.
+
+Velero writes the cluster's objects to its own bucket (KMS, TLS-only, private, versioned, so a deleted
+backup can be recovered for another retention period) and snapshots every volume through the CSI
+snapshot API: the EBS CSI driver takes the snapshot with the `VolumeSnapshotClass` the storage
+component labels for Velero. Velero's role, given to its service account by EKS Pod Identity (no
+keys), reaches that bucket and its key only; it needs no EC2 permission because the CSI driver, not
+Velero, creates and deletes the snapshots. Backups expire after the retention period, and Velero
+deletes their snapshots with them. Velero alerts when a scheduled backup fails or has not succeeded
+for longer than the schedule's longest gap. Its CRDs are applied from `components/crds/velero.io`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from croniter import croniter
+
+from components.buckets import private_bucket
+from components.control_plane import POD_IDENTITY_TRUST
+from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
+from components.namespaces import namespace
+from components.naming import iam_name_prefix
+
+NAMESPACE = "velero"
+SERVICE_ACCOUNT = "velero"
+SCHEDULE = "platform"
+SCHEDULE_OBJECT = f"velero-{SCHEDULE}"  # the chart's name for it, and the `schedule` label of Velero's metrics
+STORAGE_LOCATION = "default"
+AWS_PLUGIN_IMAGE = "velero/velero-plugin-for-aws:v1.14.2"  # the plugin line for Velero 1.18 (chart 12.1.0)
+NONROOT = 65532
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True}
+LATE_MARGIN = timedelta(hours=3)  # a backup of a large cluster takes a while to finish after it starts
+
+
+@dataclass
+class BackupArgs:
+    cluster_name: str
+    eks_cluster_name: pulumi.Input[str]
+    region: str
+    schedule: str
+    retention_days: int
+    protect: bool = False
+    resources: Resources | None = None
+    plugin_resources: Resources | None = None
+
+
+def longest_gap(schedule: str, start: datetime = datetime(2026, 1, 1)) -> timedelta:
+    """The longest time between two runs of a cron `schedule`, over a year of runs (leap days, month ends)."""
+    runs = croniter(schedule, start)
+    previous, longest = runs.get_next(datetime), timedelta(0)
+    while previous < start + timedelta(days=366):
+        following = runs.get_next(datetime)
+        longest, previous = max(longest, following - previous), following
+    return longest
+
+
+def ttl(retention_days: int) -> str:
+    """Velero's duration format for a backup's time to live."""
+    return f"{retention_days * 24}h0m0s"
+
+
+def access_policy(bucket_arn: str, key_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ListBackups", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
+        {"Sid": "ReadWriteBackups", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts"],
+         "Resource": [f"{bucket_arn}/*"]},
+        {"Sid": "EncryptBackups", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+         "Resource": [key_arn]},
+    ]})
+
+
+def alerts(schedule: str) -> list[dict[str, Any]]:
+    overdue_hours = int((longest_gap(schedule) + LATE_MARGIN).total_seconds() // 3600)
+    scheduled = f'schedule="{SCHEDULE_OBJECT}"'
+    return [
+        {"alert": "VeleroBackupFailed", "expr": f"velero_backup_last_status{{{scheduled}}} != 1", "for": "15m",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "The last scheduled backup failed: `velero backup describe` and "
+                                    "`velero backup logs` on the newest backup say why"}},
+        {"alert": "VeleroBackupPartiallyFailed",
+         "expr": f"increase(velero_backup_partial_failure_total{{{scheduled}}}[{overdue_hours}h]) > 0",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "A scheduled backup finished with errors: some objects or volumes are missing"}},
+        {"alert": "VeleroCsiSnapshotFailed",
+         "expr": f"increase(velero_csi_snapshot_failure_total{{{scheduled}}}[{overdue_hours}h]) > 0",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "A volume snapshot of a scheduled backup failed"}},
+        {"alert": "VeleroBackupOverdue",
+         "expr": f"(time() - velero_backup_last_successful_timestamp{{{scheduled}}}) > {overdue_hours * 3600} "
+                 f"or absent(velero_backup_last_successful_timestamp{{{scheduled}}})",
+         "for": "1h", "labels": {"severity": "critical"},
+         "annotations": {"summary": f"No backup has succeeded for {overdue_hours} hours (the schedule's longest gap "
+                                    "and a margin): the cluster would be restored from an old backup"}},
+    ]
+
+
+def velero_values(args: BackupArgs, bucket: str) -> dict[str, Any]:
+    return {
+        "initContainers": [{
+            "name": "velero-plugin-for-aws", "image": AWS_PLUGIN_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+            "securityContext": RESTRICTED_CONTAINER, "resources": resources_values(args.plugin_resources)}],
+        "configuration": {
+            "backupStorageLocation": [{"name": STORAGE_LOCATION, "provider": "aws", "bucket": bucket, "default": True,
+                                       "accessMode": "ReadWrite", "config": {"region": args.region}}],
+            "volumeSnapshotLocation": [],
+            "features": "EnableCSI",
+            "defaultBackupTTL": ttl(args.retention_days),
+            "logFormat": "json",
+        },
+        "snapshotsEnabled": False,  # volumes are snapshotted through CSI, not by the AWS plugin
+        "deployNodeAgent": False,
+        "upgradeCRDs": False,  # applied by the platform from components/crds/velero.io
+        "credentials": {"useSecret": False},  # EKS Pod Identity
+        "serviceAccount": {"server": {"create": True, "name": SERVICE_ACCOUNT}},
+        "schedules": {SCHEDULE: {
+            "schedule": args.schedule, "useOwnerReferencesInBackup": False,
+            "template": {"ttl": ttl(args.retention_days), "includedNamespaces": ["*"], "snapshotVolumes": True,
+                         "storageLocation": STORAGE_LOCATION}}},
+        "metrics": {"enabled": True, "serviceMonitor": {"enabled": True},
+                    "prometheusRule": {"enabled": True, "spec": alerts(args.schedule)}},
+        "priorityClassName": CLUSTER_CRITICAL,
+        "resources": resources_values(args.resources),
+        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": NONROOT, "runAsGroup": NONROOT, "fsGroup": NONROOT,
+                               "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": RESTRICTED_CONTAINER,
+    }
+
+
+class Backup(pulumi.ComponentResource):
+    namespace_object: k8s.core.v1.Namespace
+
+    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None,
+                 after: Sequence[pulumi.Resource] = ()):
+        """`after`: what the release waits for besides the component's own dependencies (Velero's CRDs, the
+        snapshot class)."""
+        super().__init__("eks-platform:backup:Backup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        storage = private_bucket(
+            f"{name}-backups", self, cluster_name=args.cluster_name, purpose="velero", region=args.region,
+            description=f"Velero backups of {args.cluster_name}", protect=args.protect, versioned=True,
+            lifecycle_rules=[{
+                "id": "recoverable-for-one-retention-period", "status": "Enabled", "filter": {},
+                "noncurrent_version_expiration": {"noncurrent_days": args.retention_days},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}])
+        self.bucket = storage.bucket
+        role = aws.iam.Role(f"{name}-velero", name_prefix=iam_name_prefix(f"{name}-velero"),
+                            assume_role_policy=POD_IDENTITY_TRUST, opts=child)
+        access = aws.iam.RolePolicy(f"{name}-velero", role=role.id, opts=child,
+                                    policy=pulumi.Output.all(storage.bucket.arn, storage.key.arn).apply(
+                                        lambda a: access_policy(a[0], a[1])))
+        identity = aws.eks.PodIdentityAssociation(f"{name}-velero", cluster_name=args.eks_cluster_name,
+                                                  namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+                                                  role_arn=role.arn, opts=child)
+        self.namespace_object = namespace(NAMESPACE, child, pod_security="restricted")
+        self.namespace = NAMESPACE
+        values = storage.bucket.bucket.apply(lambda bucket: velero_values(args, bucket))
+        self.release = release("velero", "velero", self.namespace_object.metadata.name, values, timeout_seconds=600,
+                               opts=waits_like(self, opts, access, identity, *after), skip_crds=True)
+        self.register_outputs({"bucket": storage.bucket.bucket, "schedule": args.schedule})
