@@ -12,6 +12,7 @@ for longer than the schedule's longest gap. Its CRDs are applied from `component
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,8 +53,10 @@ class BackupArgs:
     plugin_resources: Resources | None = None
 
 
-def longest_gap(schedule: str, start: datetime = datetime(2026, 1, 1)) -> timedelta:
-    """The longest time between two runs of a cron `schedule`, over a year of runs (leap days, month ends)."""
+@functools.lru_cache(maxsize=256)
+def longest_gap(schedule: str) -> timedelta:
+    """The longest time between two runs of a cron `schedule`, over a year of runs (month ends, leap day)."""
+    start = datetime(2028, 1, 1)
     runs = croniter(schedule, start)
     previous, longest = runs.get_next(datetime), timedelta(0)
     while previous < start + timedelta(days=366):

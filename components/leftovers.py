@@ -1,8 +1,8 @@
 """What AWS creates on a cluster's behalf and Pulumi does not own, found by the cluster's tags.
 
 Load balancers and target groups of the in-tree service controller or the AWS Load Balancer Controller,
-their security groups, network interfaces left available in the cluster's VPC, and EBS volumes the CSI
-driver made. Used by `ops teardown` (report, then delete in dependency order) and by the program's delete
+their security groups, network interfaces left available in the cluster's VPC, and EBS volumes and
+snapshots the CSI driver made (snapshots are Velero's backups of volumes: they outlive the cluster). Used by `ops teardown` (report, then delete in dependency order) and by the program's delete
 hooks (wait until the load balancer and the volumes are gone before the nodes and the cluster go).
 Never touches anything Pulumi manages (tagged `platform: eks-platform`) or EKS manages itself.
 """
@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
 
-KINDS = ("load balancer", "target group", "network interface", "security group", "volume")
+KINDS = ("load balancer", "target group", "network interface", "security group", "volume", "snapshot")
 ENI_DESCRIPTIONS = ("aws-K8S-", "ELB ")  # vpc-cni's and load balancers' interfaces
 
 
@@ -75,6 +75,17 @@ def volumes(session, region: str, cluster: str, retain: bool, namespace: str | N
     return found
 
 
+def snapshots(session, region: str, cluster: str, retain: bool) -> list[Leftover]:
+    ec2 = session.client("ec2", region_name=region)
+    filters = [{"Name": "tag-key", "Values": [cluster_tag(cluster)]},
+               {"Name": "tag:ebs.csi.aws.com/cluster", "Values": ["true"]}]
+    return [Leftover("snapshot", snapshot["SnapshotId"],
+                     f"{snapshot['VolumeSize']} GiB of {snapshot.get('VolumeId', '?')}, "
+                     f"{snapshot['StartTime']:%Y-%m-%d %H:%M}", retained=retain)
+            for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters)
+            for snapshot in page["Snapshots"]]
+
+
 def find(session, region: str, cluster: str, retain_volumes: bool, kinds: tuple[str, ...] = KINDS) -> list[Leftover]:
     """Everything of `kinds` left for this cluster, in the order it must be deleted."""
     elbv2, ec2 = session.client("elbv2", region_name=region), session.client("ec2", region_name=region)
@@ -101,6 +112,8 @@ def find(session, region: str, cluster: str, retain_volumes: bool, kinds: tuple[
                   if _for_cluster(_tags(sg.get("Tags")), cluster)]
     if "volume" in kinds:
         found += volumes(session, region, cluster, retain_volumes)
+    if "snapshot" in kinds:
+        found += snapshots(session, region, cluster, retain_volumes)
     return [item for item in found if item.kind in kinds]
 
 
@@ -116,6 +129,8 @@ def _delete_one(session, region: str, item: Leftover) -> None:
         ec2.delete_security_group(GroupId=item.id)
     elif item.kind == "volume":
         ec2.delete_volume(VolumeId=item.id)
+    elif item.kind == "snapshot":
+        ec2.delete_snapshot(SnapshotId=item.id)
 
 
 def delete(session, region: str, cluster: str, retain_volumes: bool, progress: Callable[[str], None],

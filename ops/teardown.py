@@ -1,8 +1,8 @@
 """`python -m ops teardown --stack S [--yes] [--delete-volumes]`: what AWS made for the cluster, and Pulumi
 does not own, found and (with --yes) deleted in order, before or after `pulumi destroy`.
 
-Without --yes it only reports (a dry run). Volumes of a stack whose StorageClass retains them (prod) are
-reported and kept unless --delete-volumes is given. A second run finds nothing and changes nothing.
+Without --yes it only reports (a dry run). Volumes and backup snapshots of a stack whose StorageClass
+retains volumes (prod) are reported and kept unless --delete-volumes is given. A second run finds nothing and changes nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main(stack: str, delete: bool, delete_volumes: bool, out: TextIO, err: TextI
         print(f"nothing left behind by cluster {cluster} in {region}", file=out)
         return 0
     for item in found:
-        note = "  (kept: this stack retains volumes; --delete-volumes deletes it)" if item.retained else ""
+        note = "  (kept: this stack retains volumes and backups; --delete-volumes deletes it)" if item.retained else ""
         print(f"{'found' if not delete else 'to delete'}  {item.kind:<18} {item.id}  {item.detail}{note}", file=out)
     if not delete:
         print(f"dry run: {len(found)} found; run again with --yes to delete them", file=out)

@@ -83,6 +83,14 @@ def is_custom(obj: dict[str, Any]) -> bool:
     return obj["apiVersion"].split("/")[0] in BUNDLES
 
 
+@functools.lru_cache(maxsize=None)
+def _validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    schema = crd_schemas()[(api_version, kind)]
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
+
+
 def validate_custom(obj: dict[str, Any]) -> None:
     """Check a custom object against its CRD's schema (metadata is the API server's to check)."""
-    jsonschema.validate({k: v for k, v in obj.items() if k != "metadata"}, crd_schemas()[(obj["apiVersion"], obj["kind"])])
+    _validator(obj["apiVersion"], obj["kind"]).validate({k: v for k, v in obj.items() if k != "metadata"})

@@ -27,7 +27,8 @@ class FastClock:
 
 def cluster_resources(cluster: str, cidr: str) -> dict:
     """What EKS and its controllers leave behind for `cluster`: an NLB with a target group, its security
-    group, an available vpc-cni interface, a CSI volume; plus a Pulumi-managed security group."""
+    group, an available vpc-cni interface, a CSI volume and a CSI snapshot of it (a Velero backup); plus a
+    Pulumi-managed security group and a snapshot someone took by hand."""
     ec2, elbv2 = boto3.client("ec2"), boto3.client("elbv2")
     tag = {"Key": f"kubernetes.io/cluster/{cluster}", "Value": "owned"}
     vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
@@ -51,9 +52,19 @@ def cluster_resources(cluster: str, cidr: str) -> dict:
         "ResourceType": "volume", "Tags": [tag, {"Key": "ebs.csi.aws.com/cluster", "Value": "true"},
                                            {"Key": "eks-platform/namespace", "Value": "monitoring"},
                                            {"Key": "eks-platform/claim", "Value": "prometheus-db-0"}]}])
+    snapshot = ec2.create_snapshot(VolumeId=volume["VolumeId"], TagSpecifications=[{
+        "ResourceType": "snapshot", "Tags": [tag, {"Key": "ebs.csi.aws.com/cluster", "Value": "true"},
+                                             {"Key": "eks-platform/backup", "Value": "velero"}]}])
+    by_hand = ec2.create_snapshot(VolumeId=volume["VolumeId"], Description="kept by hand")
     return {"balancer": balancer_arn, "group": group, "controller_sg": controller_sg["GroupId"],
             "our_sg": ours["GroupId"], "eni": eni["NetworkInterface"]["NetworkInterfaceId"],
-            "volume": volume["VolumeId"]}
+            "volume": volume["VolumeId"], "snapshot": snapshot["SnapshotId"], "by_hand": by_hand["SnapshotId"]}
+
+
+def snapshots_left(*made: dict) -> set[str]:
+    """Which of the test's snapshots still exist (moto also holds its AMIs' snapshots)."""
+    ours = {m[key] for m in made for key in ("snapshot", "by_hand")}
+    return ours & {s["SnapshotId"] for s in boto3.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]}
 
 
 @pytest.fixture
@@ -70,34 +81,37 @@ def run(*args, **kwargs):
 def test_a_dry_run_lists_then_yes_deletes_in_order_sparing_others_and_a_second_run_is_a_no_op(two_clusters):
     mine, theirs = two_clusters
     code, out, _ = run("dev", False, False)
-    assert code == 0 and "dry run: 5 found" in out
-    for key in ("balancer", "group", "controller_sg", "eni", "volume"):
+    assert code == 0 and "dry run: 6 found" in out
+    for key in ("balancer", "group", "controller_sg", "eni", "volume", "snapshot"):
         assert mine[key] in out
     for key in theirs:
         assert theirs[key] not in out
-    assert mine["our_sg"] not in out  # Pulumi's own
+    assert mine["our_sg"] not in out and mine["by_hand"] not in out  # Pulumi's own; not the CSI driver's
     assert len(boto3.client("elbv2").describe_load_balancers()["LoadBalancers"]) == 2
 
     code, out, _ = run("dev", True, False)
     assert code == 0 and out.rstrip().endswith("done")
     order = [line.split()[1] + " " + line.split()[2] for line in out.splitlines() if line.startswith("deleted")]
-    assert [o.split()[0] for o in order] == ["load", "target", "network", "security", "volume"]
+    assert [o.split()[0] for o in order] == ["load", "target", "network", "security", "volume", "snapshot"]
     ec2, elbv2 = boto3.client("ec2"), boto3.client("elbv2")
     assert [lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]] == [theirs["balancer"]]
     left_groups = {sg["GroupId"] for sg in ec2.describe_security_groups()["SecurityGroups"]}
     assert mine["controller_sg"] not in left_groups and {mine["our_sg"], theirs["controller_sg"]} <= left_groups
     assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [theirs["volume"]]
+    assert snapshots_left(mine, theirs) == {mine["by_hand"], theirs["snapshot"], theirs["by_hand"]}
     code, out, _ = run("dev", True, False)
     assert code == 0 and "nothing left behind by cluster acme-dev" in out
 
 
-def test_a_retain_stack_keeps_its_volumes_unless_told(moto_server):
+def test_a_retain_stack_keeps_its_volumes_and_backup_snapshots_unless_told(moto_server):
     made = cluster_resources("acme-prod", "10.40.0.0/16")
     code, out, _ = run("prod", True, False)
-    assert code == 0 and "kept: this stack retains volumes" in out
+    assert code == 0 and out.count("kept: this stack retains volumes and backups") == 2
     assert [v["VolumeId"] for v in boto3.client("ec2").describe_volumes()["Volumes"]] == [made["volume"]]
+    assert snapshots_left(made) == {made["snapshot"], made["by_hand"]}
     code, out, _ = run("prod", True, True)
     assert code == 0 and boto3.client("ec2").describe_volumes()["Volumes"] == []
+    assert snapshots_left(made) == {made["by_hand"]}
 
 
 def test_waiting_is_bounded_and_says_what_is_left_and_so_does_the_programs_hook(moto_server, monkeypatch):
