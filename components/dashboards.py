@@ -1,9 +1,13 @@
 """Grafana dashboards the platform ships as ConfigMaps (Grafana's sidecar loads those labelled
-`grafana_dashboard: "1"`): one row of time series over Prometheus queries."""
+`grafana_dashboard: "1"`): one row of time series over Prometheus queries; and the alert rules beside them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
 
 
 def dashboard(uid: str, title: str, tag: str, legend: str, panels: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
@@ -18,3 +22,15 @@ def dashboard(uid: str, title: str, tag: str, legend: str, panels: Sequence[tupl
                     "targets": [{"expr": expr, "legendFormat": legend, "refId": "A"}]}
                    for i, (name, expr, unit) in enumerate(panels, start=1)],
     }
+
+
+def alerts_and_dashboard(name: str, topic: str, namespace: str, groups: list[dict[str, Any]],
+                         board: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+    """A PrometheusRule `<topic>-alerts` and a dashboard ConfigMap `<topic>-dashboard` in `namespace`."""
+    k8s.core.v1.ConfigMap(
+        f"{name}-{topic}-dashboard",
+        metadata={"name": f"{topic}-dashboard", "namespace": namespace, "labels": {"grafana_dashboard": "1"}},
+        data={f"{topic}.json": json.dumps(board)}, opts=opts)
+    k8s.apiextensions.CustomResource(
+        f"{name}-{topic}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+        metadata={"name": f"{topic}-alerts", "namespace": namespace}, spec={"groups": groups}, opts=opts)

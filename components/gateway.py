@@ -6,6 +6,8 @@ NLB with IP targets that keeps the client address and, given an ACM certificate,
 `GatewayClass`, and one `Gateway`: port 80 only redirects to HTTPS; port 443 serves `grafana.<base>` to
 the platform's own route and `*.<base>` to routes from team namespaces (those labelled `team`). Grafana is
 published through an `HTTPRoute`, allowed only from the given client ranges by a `SecurityPolicy`.
+Prometheus scrapes the Envoy proxies; the ingress alerts (5xx ratio, p99 latency) and dashboard are the
+nginx edge's, per route. TLS is ACM's at the NLB, renewed by AWS: there is no in-cluster certificate.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.dashboards import alerts_and_dashboard, dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, after_delete, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
+from components.ingress import ERROR_RATIO, P99_SECONDS
 from components.namespaces import namespace
 
 NAMESPACE = "envoy-gateway-system"
@@ -27,6 +31,9 @@ PROXY_SERVICE = "edge-gateway"
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 TEAM_LABEL = "team"
 PROXY_SELECTOR = {"app.kubernetes.io/name": "envoy", "gateway.envoyproxy.io/owning-gateway-name": GATEWAY}
+PROXY_METRICS_PORT = 19001  # Envoy's admin listener: /stats/prometheus
+_BY = "envoy_cluster_name"  # Envoy Gateway names a route's upstream cluster httproute/<namespace>/<name>/rule/<n>
+_ROUTES = f'{_BY}=~"httproute/.+"'
 
 
 @dataclass
@@ -76,11 +83,36 @@ def listeners(base_domain: str | None) -> list[dict[str, Any]]:
     return found
 
 
+def alert_rules() -> list[dict[str, Any]]:
+    """The nginx edge's 5xx ratio and p99 latency alerts, over Envoy's upstream metrics per route."""
+    requests = "envoy_cluster_upstream_rq_xx"
+    where = "{{ $labels.envoy_cluster_name }}"
+    return [{"name": "ingress", "rules": [
+        {"alert": "IngressHigh5xxRatio", "for": "10m", "labels": {"severity": "warning"},
+         "expr": f'sum by ({_BY}) (rate({requests}{{{_ROUTES},envoy_response_code_class="5"}}[5m])) '
+                 f"/ sum by ({_BY}) (rate({requests}{{{_ROUTES}}}[5m])) > {ERROR_RATIO}",
+         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx"}},
+        {"alert": "IngressHighP99Latency", "for": "10m", "labels": {"severity": "warning"},
+         "expr": f"histogram_quantile(0.99, sum by (le, {_BY}) "
+                 f"(rate(envoy_cluster_upstream_rq_time_bucket{{{_ROUTES}}}[5m]))) > {P99_SECONDS * 1000}",
+         "annotations": {"summary": f"{where} p99 latency is {{{{ $value }}}} ms"}},
+    ]}]
+
+
+def ingress_dashboard() -> dict[str, Any]:
+    rules = {r["alert"]: r["expr"] for r in alert_rules()[0]["rules"]}
+    return dashboard("ingress", "Ingress", "ingress", "{{envoy_cluster_name}}", [
+        ("5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
+        ("p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], "ms"),
+        ("Requests per second", f"sum by ({_BY}) (rate(envoy_cluster_upstream_rq_total{{{_ROUTES}}}[5m]))", "reqps"),
+    ])
+
+
 class Gateway(pulumi.ComponentResource):
     def __init__(self, name: str, args: GatewayArgs, crds: Sequence[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None):
-        """`opts` must make it wait for the load balancer controller; `crds` are the Gateway API and Envoy
-        Gateway CRD bundles."""
+        """`opts` must make it wait for the load balancer controller and the monitoring CRDs; `crds` are the
+        Gateway API and Envoy Gateway CRD bundles."""
         super().__init__("eks-platform:edge:Gateway", name, None, opts)
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
         self.release = release("envoy-gateway", "gateway-helm", ns.metadata.name, controller_values(args),
@@ -109,6 +141,14 @@ class Gateway(pulumi.ComponentResource):
             spec={"parentRefs": [{"name": GATEWAY, "sectionName": "http"}], "rules": [{"filters": [{
                 "type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]},
             opts=waits_like(self, opts, self.gateway))
+        in_namespace = waits_like(self, opts, ns)
+        k8s.apiextensions.CustomResource(
+            f"{name}-proxies", api_version="monitoring.coreos.com/v1", kind="PodMonitor",
+            metadata={"name": "envoy-proxies", "namespace": NAMESPACE},
+            spec={"selector": {"matchLabels": PROXY_SELECTOR},
+                  "podMetricsEndpoints": [{"portNumber": PROXY_METRICS_PORT, "path": "/stats/prometheus"}]},
+            opts=in_namespace)
+        alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(), ingress_dashboard(), in_namespace)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.service = f"{NAMESPACE}/{PROXY_SERVICE}"

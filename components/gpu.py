@@ -10,13 +10,11 @@ on `kube_node_labels{label_nvidia_com_gpu_present}`: kube-state-metrics must all
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from components.dashboards import dashboard
+from components.dashboards import alerts_and_dashboard, dashboard
 from components.helm import GPU_TOLERATION, Resources, release, resources_values, waits_like
 from components.namespaces import namespace
 
@@ -100,18 +98,7 @@ class Gpu(pulumi.ComponentResource):
         self.dcgm_exporter = release("dcgm-exporter", "dcgm-exporter", ns.metadata.name,
                                      dcgm_exporter_values(resources.get("dcgm-exporter")), timeout_seconds=300,
                                      opts=waits_like(self, opts))
-        k8s.core.v1.ConfigMap(
-            f"{name}-gpu-dashboard",
-            metadata={"name": "gpu-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
-            data={"gpu.json": json.dumps(gpu_dashboard())},
-            opts=waits_like(self, opts, ns),
-        )
-        k8s.apiextensions.CustomResource(
-            f"{name}-gpu-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
-            metadata={"name": "gpu-alerts", "namespace": NAMESPACE},
-            spec={"groups": alert_rules()},
-            opts=waits_like(self, opts, ns),
-        )
+        alerts_and_dashboard(name, "gpu", NAMESPACE, alert_rules(), gpu_dashboard(), waits_like(self, opts, ns))
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.register_outputs({"namespace": NAMESPACE})

@@ -11,14 +11,12 @@ block every Ingress change in the cluster.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from components.dashboards import dashboard
+from components.dashboards import alerts_and_dashboard, dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
 from components.namespaces import namespace
@@ -120,15 +118,7 @@ class Ingress(pulumi.ComponentResource):
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
                                timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.after_delete)
-        in_namespace = waits_like(self, opts, ns)
-        k8s.apiextensions.CustomResource(
-            f"{name}-ingress-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
-            metadata={"name": "ingress-alerts", "namespace": NAMESPACE}, spec={"groups": alert_rules()},
-            opts=in_namespace)
-        k8s.core.v1.ConfigMap(
-            f"{name}-ingress-dashboard",
-            metadata={"name": "ingress-dashboard", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
-            data={"ingress.json": json.dumps(ingress_dashboard())}, opts=in_namespace)
+        alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(), ingress_dashboard(), waits_like(self, opts, ns))
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.ingress_class = INGRESS_CLASS

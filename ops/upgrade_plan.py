@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 from ops.stackfiles import settings_or_report
 from stacks import eks_versions
 
-MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
+MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver",
+                  "snapshot-controller")
 KUBELET_SKEW = 3  # minors a kubelet may trail the API server (Kubernetes version skew policy, 1.28+)
 # Charts whose settings follow the Kubernetes minor, and the newest minor their pinned version supports.
 CHART_COMPATIBILITY = {

@@ -234,7 +234,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
             controller_resources=sizes["envoy-gateway"], proxy_resources=sizes["ingress-controller"],
             job_resources=sizes["admission-job"],
             after_delete=[_wait_for_load_balancers(settings)],
-        ), gateway_crds, after(load_balancers.release, *certificate))
+        ), gateway_crds, after(crds, load_balancers.release, *certificate))
         edge_ready: pulumi.Resource = edge.gateway
         if grafana_host:
             edge.expose("grafana", grafana_host, monitoring.namespace, GRAFANA, 80, cfg.grafana.allowed_cidrs)

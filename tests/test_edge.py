@@ -178,3 +178,32 @@ def test_the_policy_pack_flags_a_retired_ingress_controller_in_prod_only():
     assert not violations("retired-ingress-controller", RELEASE, nginx, stack="dev")
     assert not violations("retired-ingress-controller", RELEASE, {"chart": "oci://docker.io/envoyproxy/gateway-helm"},
                           stack="prod")
+
+
+def test_gateway_mode_scrapes_the_proxies_and_alerts_like_the_nginx_edge():
+    from components.gateway import PROXY_METRICS_PORT, PROXY_SELECTOR
+    from components.ingress import ERROR_RATIO, P99_SECONDS
+
+    evaluation = gateway_stack("prod")
+    monitor = evaluation.one(CUSTOM.format(group="monitoring.coreos.com", version="v1", kind="PodMonitor"))
+    spec = reveal(monitor.inputs)["spec"]
+    assert spec["selector"] == {"matchLabels": PROXY_SELECTOR}
+    assert spec["podMetricsEndpoints"] == [{"portNumber": PROXY_METRICS_PORT, "path": "/stats/prometheus"}]
+    validate_custom(reveal(monitor.inputs))
+    rules_of = {r.inputs["metadata"]["name"]: r for r in evaluation.of_type(
+        CUSTOM.format(group="monitoring.coreos.com", version="v1", kind="PrometheusRule"))}
+    nginx_rules = {r.inputs["metadata"]["name"]: r for r in stack_evaluation("prod").of_type(
+        CUSTOM.format(group="monitoring.coreos.com", version="v1", kind="PrometheusRule"))}
+    gateway_alerts = {r["alert"]: r for g in rules_of["ingress-alerts"].inputs["spec"]["groups"] for r in g["rules"]}
+    nginx_alerts = {r["alert"] for g in nginx_rules["ingress-alerts"].inputs["spec"]["groups"] for r in g["rules"]}
+    assert set(gateway_alerts) == nginx_alerts - {"IngressCertificateExpiringSoon"}  # TLS is ACM's at the NLB
+    assert gateway_alerts["IngressHigh5xxRatio"]["expr"].endswith(f"> {ERROR_RATIO}")
+    assert 'envoy_response_code_class="5"' in gateway_alerts["IngressHigh5xxRatio"]["expr"]
+    assert gateway_alerts["IngressHighP99Latency"]["expr"].endswith(f"> {P99_SECONDS * 1000}")  # Envoy counts ms
+    assert "envoy_cluster_upstream_rq_time_bucket" in gateway_alerts["IngressHighP99Latency"]["expr"]
+    crds = evaluation.one("kubernetes:yaml/v2:ConfigGroup", "acme-prod-monitoring.coreos.com")
+    assert monitor.depends_on(crds) and rules_of["ingress-alerts"].depends_on(crds)
+    board = json.loads(evaluation.one("kubernetes:core/v1:ConfigMap", "acme-prod-ingress-dashboard")
+                       .inputs["data"]["ingress.json"])
+    assert board["uid"] == "eks-platform-ingress" and all("envoy_cluster" in p["targets"][0]["expr"]
+                                                          for p in board["panels"])

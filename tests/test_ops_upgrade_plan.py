@@ -13,7 +13,8 @@ from botocore.awsrequest import AWSResponse
 from ops import upgrade_plan
 
 INSTALLED = {"vpc-cni": "v1.20.0-eksbuild.1", "kube-proxy": "v1.35.0-eksbuild.2", "coredns": "v1.12.4-eksbuild.1",
-             "eks-pod-identity-agent": "v1.3.8-eksbuild.1", "aws-ebs-csi-driver": "v1.48.0-eksbuild.1"}
+             "eks-pod-identity-agent": "v1.3.8-eksbuild.1", "aws-ebs-csi-driver": "v1.48.0-eksbuild.1",
+             "snapshot-controller": "v8.3.0-eksbuild.1"}
 
 
 class RecordedEks(boto3.session.Session):

@@ -66,6 +66,7 @@ OPERATOR = Pod("monitoring", OPERATOR_PODS)
 LOKI_GATEWAY = Pod("logging", LOKI_GATEWAY_PODS)
 LOKI_WRITER = Pod("logging", {"app.kubernetes.io/component": "write"})
 INGRESS_CONTROLLER = Pod("ingress-nginx", INGRESS_CONTROLLER_PODS)
+VELERO = Pod("velero", {"app.kubernetes.io/name": "velero"})
 
 
 @pytest.mark.parametrize("source, target, port, allowed", [
@@ -90,6 +91,8 @@ INGRESS_CONTROLLER = Pod("ingress-nginx", INGRESS_CONTROLLER_PODS)
     (API_SERVER, INGRESS_CONTROLLER, 8443, True),
     (API_SERVER, OPERATOR, OPERATOR_WEBHOOK_PORT, True),
     (INTERNET, OPERATOR, OPERATOR_WEBHOOK_PORT, False),
+    (PROMETHEUS, VELERO, 8085, True),
+    (TENANT, VELERO, 8085, False),
 ])
 def test_who_reaches_which_platform_pod(prod, source, target, port, allowed):
     assert can_connect(prod, source, target, port) is allowed
@@ -98,7 +101,7 @@ def test_who_reaches_which_platform_pod(prod, source, target, port, allowed):
 def test_every_platform_namespace_denies_by_default(any_stack):
     denying = {p.inputs["metadata"]["namespace"] for p in any_stack.of_type(POLICY)
                if p.inputs["metadata"]["name"] == "default-deny-ingress"}
-    assert {"monitoring", "logging", "fluent-bit", "ingress-nginx", "gpu"} <= denying
+    assert {"monitoring", "logging", "fluent-bit", "ingress-nginx", "gpu", "velero"} <= denying
 
 
 def test_policies_wait_for_their_namespace(prod):
