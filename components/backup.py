@@ -8,21 +8,28 @@ keys), reaches that bucket and its key only; it needs no EC2 permission because 
 Velero, creates and deletes the snapshots. Backups expire after the retention period, and Velero
 deletes their snapshots with them. Velero alerts when a scheduled backup fails or has not succeeded
 for longer than the schedule's longest gap. Its CRDs are applied from `components/crds/velero.io`.
+
+Before the release is uninstalled, a hook deletes every `Restore` and waits until Velero has released
+it: a Restore carries a finalizer only the Velero server removes, and one left behind keeps the `velero`
+namespace and the Restore CRD terminating forever, which stops a destroy.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
+import boto3
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from croniter import croniter
 
+from components import cluster_access, leftovers
 from components.buckets import private_bucket
 from components.control_plane import POD_IDENTITY_TRUST
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
@@ -140,6 +147,46 @@ def velero_values(args: BackupArgs, bucket: str) -> dict[str, Any]:
     }
 
 
+RESTORES = ("velero.io", "v1", "restores")
+
+
+def delete_restores(api, timeout_seconds: float = 600, poll_seconds: float = 5, clock=time) -> None:
+    """Delete every Restore in Velero's namespace through `api` (a `kubernetes.client.CustomObjectsApi`) and
+    wait, bounded, until Velero has let them go. Nothing to do where the Restore CRD does not exist."""
+    from kubernetes.client.exceptions import ApiException
+
+    group, version, plural = RESTORES
+
+    def remaining() -> list[leftovers.Leftover]:
+        try:
+            items = api.list_namespaced_custom_object(group, version, NAMESPACE, plural)["items"]
+        except ApiException as error:
+            if error.status == 404:
+                return []
+            raise
+        return [leftovers.Leftover("restore", r["metadata"]["name"], f"restore {r['metadata']['name']}")
+                for r in items]
+
+    for restore in remaining():
+        try:
+            api.delete_namespaced_custom_object(group, version, NAMESPACE, plural, restore.id)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+    leftovers.wait_until_gone(remaining, "Velero restores", timeout_seconds, poll_seconds, clock)
+
+
+def restores_released(cluster_name: str, region: str) -> pulumi.ResourceHook:
+    """The release's before-delete hook: `delete_restores` on the cluster, while Velero still runs."""
+    def release(_: pulumi.ResourceHookArgs) -> None:
+        from kubernetes import client
+
+        cluster = boto3.session.Session().client("eks", region_name=region).describe_cluster(
+            name=cluster_name)["cluster"]
+        delete_restores(client.CustomObjectsApi(cluster_access.api_client(cluster, region)))
+    return pulumi.ResourceHook(f"{cluster_name}-velero-restores-released", release)
+
+
 class Backup(pulumi.ComponentResource):
     namespace_object: k8s.core.v1.Namespace
 
@@ -168,6 +215,9 @@ class Backup(pulumi.ComponentResource):
         self.namespace_object = namespace(NAMESPACE, child, pod_security="restricted")
         self.namespace = NAMESPACE
         values = storage.bucket.bucket.apply(lambda bucket: velero_values(args, bucket))
+        before_uninstall = pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(
+            before_delete=[restores_released(args.cluster_name, args.region)]))
         self.release = release("velero", "velero", self.namespace_object.metadata.name, values, timeout_seconds=600,
-                               opts=waits_like(self, opts, access, identity, *after), skip_crds=True)
+                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, access, identity, *after),
+                                                                 before_uninstall), skip_crds=True)
         self.register_outputs({"bucket": storage.bucket.bucket, "schedule": args.schedule})

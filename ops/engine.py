@@ -56,6 +56,7 @@ class Registration:
     providers: dict[str, str] = field(default_factory=dict)
     transforms: list[Callable] = field(default_factory=list)
     after_delete_hooks: list[str] = field(default_factory=list)
+    before_delete_hooks: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     read: bool = False
 
@@ -185,6 +186,7 @@ class PlatformMonitor(mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges), provider=request.provider,
             providers=dict(request.providers), transforms=mocks._resolve_callbacks(request.transforms),
             after_delete_hooks=list(request.hooks.after_delete),
+            before_delete_hooks=list(request.hooks.before_delete),
         )
         if request.type == "eks:index:Cluster":
             id_, state = None, self._cluster_outputs(registration)

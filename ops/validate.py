@@ -17,6 +17,7 @@ from typing import Callable, Protocol, TextIO
 import boto3
 from botocore.exceptions import ClientError
 
+from components import cluster_access
 from components.tenancy import RESERVED_NAMESPACES
 from ops.stackfiles import StackFileError, load_settings
 from stacks.config import Settings
@@ -55,18 +56,9 @@ class ClusterApi:
     """The Kubernetes API of an EKS cluster, authenticated like the stack's kubeconfig (aws eks get-token)."""
 
     def __init__(self, cluster: dict, region: str):
-        from kubernetes import client, config
+        from kubernetes import client
 
-        kubeconfig = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "eks",
-            "clusters": [{"name": "eks", "cluster": {"server": cluster["endpoint"],
-                                                     "certificate-authority-data": cluster["certificateAuthority"]["data"]}}],
-            "contexts": [{"name": "eks", "context": {"cluster": "eks", "user": "eks"}}],
-            "users": [{"name": "eks", "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster["name"], "--region", region]}}}],
-        }
-        api_client = config.new_client_from_config_dict(kubeconfig)
+        api_client = cluster_access.api_client(cluster, region)
         self.core, self.apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
 
     def nodes(self):

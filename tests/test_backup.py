@@ -199,3 +199,67 @@ def test_velero_as_helm_installs_it(stack):
     assert rendered.of_kind("ServiceMonitor")
     binding = rendered.named("ClusterRoleBinding", "velero-server")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "velero", "namespace": "velero"}]
+
+
+# ---- a destroy that finishes ---------------------------------------------------------------------
+
+class FakeCustomObjects:
+    """The Restores of a cluster: a deleted Restore carries Velero's finalizer and goes once Velero has
+    processed it (`released_after` polls), or never when Velero is not running."""
+
+    def __init__(self, names, released_after=1, crd_installed=True):
+        self.restores = {n: None for n in names}
+        self.released_after, self.crd_installed, self.deleted = released_after, crd_installed, []
+
+    def list_namespaced_custom_object(self, group, version, namespace, plural):
+        from kubernetes.client.exceptions import ApiException
+
+        assert (group, version, namespace, plural) == ("velero.io", "v1", "velero", "restores")
+        if not self.crd_installed:
+            raise ApiException(status=404)
+        for name, polls in list(self.restores.items()):
+            if polls is not None and self.released_after is not None:
+                if polls >= self.released_after:
+                    del self.restores[name]
+                else:
+                    self.restores[name] = polls + 1
+        return {"items": [{"metadata": {"name": n}} for n in self.restores]}
+
+    def delete_namespaced_custom_object(self, group, version, namespace, plural, name):
+        self.deleted.append(name)
+        self.restores[name] = 0
+
+
+class FastClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_before_velero_goes_every_restore_is_deleted_and_released():
+    from components.backup import delete_restores
+
+    api = FakeCustomObjects(["drill-20261130", "rebuild"], released_after=2)
+    delete_restores(api, timeout_seconds=60, poll_seconds=5, clock=FastClock())
+    assert sorted(api.deleted) == ["drill-20261130", "rebuild"] and api.restores == {}
+    delete_restores(FakeCustomObjects([], crd_installed=False), clock=FastClock())  # Velero never installed
+
+
+def test_a_restore_velero_does_not_release_stops_the_uninstall_and_is_named():
+    from components.backup import delete_restores
+
+    with pytest.raises(TimeoutError, match="restore stuck"):
+        delete_restores(FakeCustomObjects(["stuck"], released_after=None), timeout_seconds=30, poll_seconds=5,
+                        clock=FastClock())
+
+
+def test_the_velero_release_releases_restores_before_it_is_uninstalled(dev):
+    velero = release(dev, "velero")
+    assert velero.before_delete_hooks == ["acme-dev-velero-restores-released"]
+    namespace = dev.one("kubernetes:core/v1:Namespace", "velero")
+    assert velero.depends_on(namespace)  # so the namespace is deleted after the release and its hook
