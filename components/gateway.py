@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 from components.dashboards import alerts_and_dashboard, dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, after_delete, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
-from components.ingress import ERROR_RATIO, P99_SECONDS
+from components.ingress import P99_SECONDS, edge_alerts
 from components.namespaces import namespace
 
 NAMESPACE = "envoy-gateway-system"
@@ -86,17 +86,11 @@ def listeners(base_domain: str | None) -> list[dict[str, Any]]:
 def alert_rules() -> list[dict[str, Any]]:
     """The nginx edge's 5xx ratio and p99 latency alerts, over Envoy's upstream metrics per route."""
     requests = "envoy_cluster_upstream_rq_xx"
-    where = "{{ $labels.envoy_cluster_name }}"
-    return [{"name": "ingress", "rules": [
-        {"alert": "IngressHigh5xxRatio", "for": "10m", "labels": {"severity": "warning"},
-         "expr": f'sum by ({_BY}) (rate({requests}{{{_ROUTES},envoy_response_code_class="5"}}[5m])) '
-                 f"/ sum by ({_BY}) (rate({requests}{{{_ROUTES}}}[5m])) > {ERROR_RATIO}",
-         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx"}},
-        {"alert": "IngressHighP99Latency", "for": "10m", "labels": {"severity": "warning"},
-         "expr": f"histogram_quantile(0.99, sum by (le, {_BY}) "
-                 f"(rate(envoy_cluster_upstream_rq_time_bucket{{{_ROUTES}}}[5m]))) > {P99_SECONDS * 1000}",
-         "annotations": {"summary": f"{where} p99 latency is {{{{ $value }}}} ms"}},
-    ]}]
+    return [{"name": "ingress", "rules": edge_alerts(
+        f'sum by ({_BY}) (rate({requests}{{{_ROUTES},envoy_response_code_class="5"}}[5m])) '
+        f"/ sum by ({_BY}) (rate({requests}{{{_ROUTES}}}[5m]))",
+        f"histogram_quantile(0.99, sum by (le, {_BY}) (rate(envoy_cluster_upstream_rq_time_bucket{{{_ROUTES}}}[5m])))",
+        P99_SECONDS * 1000, "{{ $labels.envoy_cluster_name }}", "{{ $value }} ms")}]
 
 
 def ingress_dashboard() -> dict[str, Any]:

@@ -81,20 +81,29 @@ CERTIFICATE_DAYS = 14
 _BY = "ingress, exported_namespace"
 
 
+def edge_alerts(error_ratio: str, p99: str, p99_threshold: float, where: str,
+                p99_summary: str) -> list[dict[str, Any]]:
+    """The edge's 5xx ratio and p99 latency alerts over the controller's own metrics: `error_ratio` and `p99`
+    are PromQL expressions, `p99_threshold` is in the unit `p99` returns."""
+    return [
+        {"alert": "IngressHigh5xxRatio", "for": "10m", "labels": {"severity": "warning"},
+         "expr": f"{error_ratio} > {ERROR_RATIO}",
+         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx"}},
+        {"alert": "IngressHighP99Latency", "for": "10m", "labels": {"severity": "warning"},
+         "expr": f"{p99} > {p99_threshold}", "annotations": {"summary": f"{where} p99 latency is {p99_summary}"}},
+    ]
+
+
 def alert_rules() -> list[dict[str, Any]]:
     """5xx ratio, p99 latency and expiring certificates (of the TLS Secrets teams give their Ingresses; the
     platform's own certificate is ACM's, renewed by AWS) per Ingress."""
     requests = "nginx_ingress_controller_requests"
-    where = "{{ $labels.exported_namespace }}/{{ $labels.ingress }}"
     return [{"name": "ingress", "rules": [
-        {"alert": "IngressHigh5xxRatio", "for": "10m", "labels": {"severity": "warning"},
-         "expr": f'sum by ({_BY}) (rate({requests}{{status=~"5.."}}[5m])) / sum by ({_BY}) (rate({requests}[5m])) '
-                 f"> {ERROR_RATIO}",
-         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx"}},
-        {"alert": "IngressHighP99Latency", "for": "10m", "labels": {"severity": "warning"},
-         "expr": f"histogram_quantile(0.99, sum by (le, {_BY}) "
-                 f"(rate(nginx_ingress_controller_request_duration_seconds_bucket[5m]))) > {P99_SECONDS}",
-         "annotations": {"summary": f"{where} p99 latency is {{{{ $value | humanizeDuration }}}}"}},
+        *edge_alerts(
+            f'sum by ({_BY}) (rate({requests}{{status=~"5.."}}[5m])) / sum by ({_BY}) (rate({requests}[5m]))',
+            f"histogram_quantile(0.99, sum by (le, {_BY}) "
+            f"(rate(nginx_ingress_controller_request_duration_seconds_bucket[5m])))",
+            P99_SECONDS, "{{ $labels.exported_namespace }}/{{ $labels.ingress }}", "{{ $value | humanizeDuration }}"),
         {"alert": "IngressCertificateExpiringSoon", "labels": {"severity": "warning"},
          "expr": f"(max by (host) (nginx_ingress_controller_ssl_expire_time_seconds) - time()) / 86400 "
                  f"< {CERTIFICATE_DAYS}",

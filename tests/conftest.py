@@ -27,6 +27,19 @@ STACKS = ("dev", "staging", "prod")
 kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
 
 
+class FastClock:
+    """A clock for bounded waits: `sleep` advances time at once."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
 def run_stack(stack: str, **overrides: Any) -> Evaluation:
     """Evaluate `stack` with its stack file, each `key=value` override replacing `eks-platform:<key>`
     (`region=` sets `aws:region`; a value of None removes the key). Secret keys are set as secrets, as

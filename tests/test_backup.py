@@ -12,7 +12,7 @@ import yaml
 from components.backup import AWS_PLUGIN_IMAGE, SCHEDULE_OBJECT, longest_gap
 from components.crds import CRD_ROOT
 from components.storage import SNAPSHOT_CLASS
-from tests.conftest import STACKS, stack_evaluation, stack_variant
+from tests.conftest import STACKS, FastClock, stack_evaluation, stack_variant
 from tests.k8s import release, reveal, values
 from tests.rendering import CHARTS_DIR, needs_charts, render_stack
 from tests.test_config_validation import problems_of
@@ -229,16 +229,6 @@ class FakeCustomObjects:
         self.deleted.append(name)
         self.restores[name] = 0
 
-
-class FastClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_before_velero_goes_every_restore_is_deleted_and_released():

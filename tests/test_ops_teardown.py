@@ -10,19 +10,10 @@ import pytest
 
 from components import leftovers
 from ops import teardown
+from tests.conftest import FastClock
 
 CLUSTER, OTHER = "acme-dev", "someone-else"
 
-
-class FastClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def cluster_resources(cluster: str, cidr: str) -> dict:
