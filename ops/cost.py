@@ -83,5 +83,6 @@ def render(settings: Settings, result: Estimate) -> str:
     lines += [f"  not priced: {u}" for u in result.unknown]
     lines.append("  not included: data transfer, NAT gateway processing "
                  f"(${PRICES['regions'].get(settings.region, {}).get('natGatewayGB', 0.045)}/GB), load balancer "
-                 "capacity units, CloudWatch logs, S3 (Loki), Loki and Grafana volumes, CodeBuild runner minutes")
+                 "capacity units, CloudWatch logs, S3 (Loki, Velero), EBS snapshots (backups), Loki and Grafana volumes, "
+                 "CodeBuild runner minutes")
     return "\n".join(lines)

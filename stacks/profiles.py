@@ -143,7 +143,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "staging": Profile(
         name="staging",
-        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 2, 6, 2), "15d", 50, 14, 14),
+        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 6, 3), "15d", 50, 14, 14),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -153,7 +153,7 @@ PROFILES: dict[str, Profile] = {
         allow_single_nat=True,
         min_on_demand_nodes=2,
         services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=2, ingress_max_replicas=4,
-                                prometheus_replicas=1, alertmanager_replicas=2, loki_mode="SimpleScalable",
+                                prometheus_replicas=2, alertmanager_replicas=2, loki_mode="SimpleScalable",
                                 loki_replicas=3, loki_cache_mib=1024, metrics_server_replicas=2,
                                 sizes=_sizes(2, loki_scale=1)),
     ),

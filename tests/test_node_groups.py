@@ -51,7 +51,7 @@ def test_gpu_group_label_and_taint(any_stack):
 
 @pytest.mark.parametrize("stack, capacity, scaling", [
     ("dev", "SPOT", {"minSize": 1, "maxSize": 4, "desiredSize": 2}),
-    ("staging", "ON_DEMAND", {"minSize": 2, "maxSize": 6, "desiredSize": 2}),
+    ("staging", "ON_DEMAND", {"minSize": 3, "maxSize": 6, "desiredSize": 3}),
     ("prod", "ON_DEMAND", {"minSize": 3, "maxSize": 12, "desiredSize": 3}),
 ])
 def test_general_group_capacity_per_environment(stack, capacity, scaling, request):

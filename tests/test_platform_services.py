@@ -87,7 +87,7 @@ def test_internal_ingress_scheme():
 # ---- monitoring ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stack, replicas, retention, gib, am_replicas", [
-    ("dev", 1, "7d", 20, 1), ("staging", 1, "15d", 50, 2), ("prod", 2, "30d", 100, 3)])
+    ("dev", 1, "7d", 20, 1), ("staging", 2, "15d", 50, 2), ("prod", 2, "30d", 100, 3)])
 def test_prometheus_and_alertmanager_sizes(stack, replicas, retention, gib, am_replicas, request):
     chart = values(request.getfixturevalue(stack), "kube-prometheus-stack")
     spec = chart["prometheus"]["prometheusSpec"]
