@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 import boto3
 import pulumi
@@ -190,10 +190,8 @@ def restores_released(cluster_name: str, region: str) -> pulumi.ResourceHook:
 class Backup(pulumi.ComponentResource):
     namespace_object: k8s.core.v1.Namespace
 
-    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None,
-                 after: Sequence[pulumi.Resource] = ()):
-        """`after`: what the release waits for besides the component's own dependencies (Velero's CRDs, the
-        snapshot class)."""
+    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
+        """`opts` must make it wait for the monitoring and Velero CRDs and the snapshot class."""
         super().__init__("eks-platform:backup:Backup", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         storage = private_bucket(
@@ -218,6 +216,6 @@ class Backup(pulumi.ComponentResource):
         before_uninstall = pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(
             before_delete=[restores_released(args.cluster_name, args.region)]))
         self.release = release("velero", "velero", self.namespace_object.metadata.name, values, timeout_seconds=600,
-                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, access, identity, *after),
+                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, access, identity),
                                                                  before_uninstall), skip_crds=True)
         self.register_outputs({"bucket": storage.bucket.bucket, "schedule": args.schedule})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 import pulumi
@@ -162,6 +162,44 @@ def _wait_for_volumes(settings: Settings, namespace: str) -> pulumi.ResourceHook
     return pulumi.ResourceHook(f"{settings.cluster_name}-{namespace}-volumes-gone", wait)
 
 
+def _edge(settings: Settings, dns: Dns | None, grafana_host: str | None, monitoring: Monitoring,
+          after: Callable[..., pulumi.ResourceOptions], *waits: pulumi.Resource) -> Ingress | Gateway:
+    """The edge the stack chose (`ingress.controller`), after `waits` and the certificate; Grafana published
+    through it when `grafana_host` is set; the DNS records pointed at it."""
+    cfg, services, name = settings.config, settings.profile.services, settings.cluster_name
+    sizes = services.sizes
+    certificate_arn = dns.certificate_validation.certificate_arn if dns else None
+    opts = after(*waits, *([dns.certificate_validation] if dns else []))
+    edge: Ingress | Gateway
+    if cfg.ingress.controller == "gateway":
+        gateway_crds = [Crds(name, bundle, after()).group
+                        for bundle in ("gateway.networking.k8s.io", "gateway.envoyproxy.io")]
+        edge = Gateway(name, GatewayArgs(
+            scheme=cfg.ingress.scheme, base_domain=dns.base_domain if dns else None,
+            tls_certificate_arn=certificate_arn, proxy_replicas=services.ingress_replicas,
+            controller_resources=sizes["envoy-gateway"], proxy_resources=sizes["ingress-controller"],
+            job_resources=sizes["admission-job"],
+            after_delete=[_wait_for_load_balancers(settings)],
+        ), gateway_crds, opts)
+        edge_ready: pulumi.Resource = edge.gateway
+        if grafana_host:
+            edge.expose("grafana", grafana_host, monitoring.namespace, GRAFANA, 80, cfg.grafana.allowed_cidrs)
+    else:
+        edge = Ingress(name, IngressArgs(
+            scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
+            tls_certificate_arn=certificate_arn,
+            resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
+            after_delete=[_wait_for_load_balancers(settings)],
+        ), opts)
+        edge_ready = edge.release
+        if grafana_host:
+            monitoring.expose_grafana(grafana_host, edge.ingress_class, cfg.grafana.allowed_cidrs,
+                                      after(monitoring.namespace_object, edge.release))
+    if dns:
+        dns.point_at_load_balancer(settings.region, edge.service, edge_ready)
+    return edge
+
+
 def _platform_services(settings: Settings, control_plane: ControlPlane, aws_provider: aws.Provider,
                        vpc_id: pulumi.Input[str], cluster_ready: list[pulumi.Resource],
                        has_gpu: bool) -> dict[str, pulumi.Input]:
@@ -219,38 +257,11 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         cluster_name=name, eks_cluster_name=cluster.eks_cluster.name, region=settings.region,
         schedule=cfg.backup.schedule, retention_days=cfg.backup.retention_days, protect=settings.profile.protect,
         resources=sizes["velero"], plugin_resources=sizes["velero-plugin"],
-    ), after(crds), after=[Crds(name, "velero.io", after()).group, storage.snapshot_class])
+    ), after(crds, Crds(name, "velero.io", after()).group, storage.snapshot_class))
     load_balancers = LoadBalancerController(name, LoadBalancerControllerArgs(
         cluster_name=cluster.eks_cluster.name, region=settings.region, vpc_id=vpc_id, tags=settings.tags,
         resources=sizes["load-balancer-controller"]), after())
-    certificate = [dns.certificate_validation] if dns else []
-    certificate_arn = dns.certificate_validation.certificate_arn if dns else None
-    if cfg.ingress.controller == "gateway":
-        gateway_crds = [Crds(name, bundle, after()).group
-                        for bundle in ("gateway.networking.k8s.io", "gateway.envoyproxy.io")]
-        edge: Ingress | Gateway = Gateway(name, GatewayArgs(
-            scheme=cfg.ingress.scheme, base_domain=dns.base_domain if dns else None,
-            tls_certificate_arn=certificate_arn, proxy_replicas=services.ingress_replicas,
-            controller_resources=sizes["envoy-gateway"], proxy_resources=sizes["ingress-controller"],
-            job_resources=sizes["admission-job"],
-            after_delete=[_wait_for_load_balancers(settings)],
-        ), gateway_crds, after(crds, load_balancers.release, *certificate))
-        edge_ready: pulumi.Resource = edge.gateway
-        if grafana_host:
-            edge.expose("grafana", grafana_host, monitoring.namespace, GRAFANA, 80, cfg.grafana.allowed_cidrs)
-    else:
-        edge = Ingress(name, IngressArgs(
-            scheme=cfg.ingress.scheme, replicas=services.ingress_replicas, max_replicas=services.ingress_max_replicas,
-            tls_certificate_arn=certificate_arn,
-            resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
-            after_delete=[_wait_for_load_balancers(settings)],
-        ), after(crds, load_balancers.release, *certificate))
-        edge_ready = edge.release
-        if grafana_host:
-            monitoring.expose_grafana(grafana_host, edge.ingress_class, cfg.grafana.allowed_cidrs,
-                                      after(monitoring.namespace_object, edge.release))
-    if dns:
-        dns.point_at_load_balancer(settings.region, edge.service, edge_ready)
+    edge = _edge(settings, dns, grafana_host, monitoring, after, crds, load_balancers.release)
     for team, team_config in cfg.teams.items():
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
