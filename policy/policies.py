@@ -2,7 +2,8 @@
 
 Mandatory: EKS secrets encrypted with KMS and all control-plane logs on; no public API endpoint open
 to 0.0.0.0/0 in prod; launch templates require IMDSv2; EBS volumes and S3 buckets encrypted, buckets
-block public access; Helm releases pin a chart version; AWS resources carry the required tags.
+block public access; Helm releases pin a chart version; AWS resources carry the required tags; in prod,
+the resources that hold data (S3 buckets, KMS keys, hosted zones) are protected from deletion.
 Advisory: spot-only general capacity in prod; fewer NAT gateways than availability zones; a retired
 ingress controller (ingress-nginx) in prod.
 """
@@ -106,6 +107,15 @@ def _retired_ingress_in_prod(args: ResourceValidationArgs, report: ReportViolati
         report(f"Prod runs a retired ingress controller: {RETIRED_CHARTS[chart]}.", None)
 
 
+DATA_TYPES = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:route53/zone:Zone")
+
+
+def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type in DATA_TYPES and _stack(args.urn) in _config(args, "prodStacks") and not args.opts.protect:
+        report(f"{args.name} holds data in prod and must be protected (`protect`): a destroy or a replacement "
+               "would lose it.", None)
+
+
 def _resources(args: StackValidationArgs, type_: str) -> list:
     return [r for r in args.resources if r.resource_type == type_]
 
@@ -155,6 +165,8 @@ MANDATORY: list = [
     _resource_policy("helm-chart-version-pinned", "Helm releases pin a chart version.",
                      _for_type("kubernetes:helm.sh/v3:Release", _helm_pinned)),
     _resource_policy("aws-required-tags", "AWS resources carry the required tags.", _required_tags, _TAGS_SCHEMA),
+    _resource_policy("prod-data-protected", "In prod, buckets, KMS keys and hosted zones are protected.",
+                     _prod_data_protected, _PROD_SCHEMA),
     StackValidationPolicy(name="s3-bucket-controls", description="S3 buckets are encrypted and block public access.",
                           validate=_bucket_controls, enforcement_level=EnforcementLevel.MANDATORY),
 ]

@@ -9,23 +9,27 @@ from policy.policies import ADVISORY, DEFAULT_CONFIG, MANDATORY
 from tests.conftest import STACKS, stack_evaluation
 
 POLICIES = {p.name: p for p in [*MANDATORY, *ADVISORY]}
-OPTS = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
-                             custom_timeouts=None, additional_secret_outputs=[])
 
 
 def urn(stack: str, type_: str, name: str = "r") -> str:
     return f"urn:pulumi:{stack}::eks-platform::{type_}::{name}"
 
 
-def violations(policy: str, type_: str, props: dict, stack: str = "prod") -> list[str]:
+def options(protect: bool) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=protect, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                 custom_timeouts=None, additional_secret_outputs=[])
+
+
+def violations(policy: str, type_: str, props: dict, stack: str = "prod", protect: bool = False) -> list[str]:
     found: list[str] = []
-    args = ResourceValidationArgs(type_, props, urn(stack, type_), "r", OPTS, None, config=DEFAULT_CONFIG)
+    args = ResourceValidationArgs(type_, props, urn(stack, type_), "r", options(protect), None, config=DEFAULT_CONFIG)
     POLICIES[policy].validate(args, lambda message, urn=None: found.append(message))
     return found
 
 
-def resource(type_: str, props: dict, name: str = "r", stack: str = "prod", deps: dict | None = None) -> PolicyResource:
-    return PolicyResource(type_, props, urn(stack, type_, name), name, OPTS, None, None, [], deps or {})
+def resource(type_: str, props: dict, name: str = "r", stack: str = "prod", deps: dict | None = None,
+             protect: bool = False) -> PolicyResource:
+    return PolicyResource(type_, props, urn(stack, type_, name), name, options(protect), None, None, [], deps or {})
 
 
 def stack_violations(policy: str, resources: list[PolicyResource]) -> list[str]:
@@ -44,7 +48,7 @@ GOOD_CLUSTER = {"encryptionConfig": {"resources": ["secrets"], "provider": {"key
 def test_pack_has_the_promised_policies_and_levels():
     assert {p.name for p in MANDATORY} == {
         "eks-secrets-encrypted", "eks-control-plane-logs", "eks-no-open-endpoint-in-prod", "launch-template-imdsv2",
-        "ebs-encrypted", "helm-chart-version-pinned", "aws-required-tags", "s3-bucket-controls"}
+        "ebs-encrypted", "helm-chart-version-pinned", "aws-required-tags", "s3-bucket-controls", "prod-data-protected"}
     assert all(p.enforcement_level.value == "mandatory" for p in MANDATORY)
     assert {p.name for p in ADVISORY} == {"prod-not-spot-only", "nat-gateway-per-zone", "retired-ingress-controller"}
     assert all(p.enforcement_level.value == "advisory" for p in ADVISORY)
@@ -139,7 +143,7 @@ def test_the_real_stacks_pass_every_mandatory_policy_they_can_be_judged_by_offli
     by_urn = {}
     for r in evaluation.registrations:
         if r.custom and not r.read:
-            by_urn[r.urn] = resource(r.type, r.inputs, r.name, stack)
+            by_urn[r.urn] = resource(r.type, r.inputs, r.name, stack, protect=r.protect)
     for r in evaluation.registrations:
         if r.urn in by_urn and "bucket" in r.inputs:
             bucket = next((b for b in by_urn.values() if b.resource_type == "aws:s3/bucket:Bucket"
@@ -153,5 +157,13 @@ def test_the_real_stacks_pass_every_mandatory_policy_they_can_be_judged_by_offli
             found += stack_violations(policy.name, list(by_urn.values()))
             continue
         for res in by_urn.values():
-            found += violations(policy.name, res.resource_type, res.props, stack)
+            found += violations(policy.name, res.resource_type, res.props, stack, res.opts.protect)
     assert found == []
+
+
+@pytest.mark.parametrize("type_", ["aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:route53/zone:Zone"])
+def test_data_in_prod_must_be_protected(type_):
+    assert violations("prod-data-protected", type_, {}, stack="prod", protect=False)
+    assert violations("prod-data-protected", type_, {}, stack="prod", protect=True) == []
+    assert violations("prod-data-protected", type_, {}, stack="dev", protect=False) == []
+    assert violations("prod-data-protected", "aws:ec2/vpc:Vpc", {}, stack="prod", protect=False) == []
