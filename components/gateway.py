@@ -18,10 +18,10 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.dashboards import alerts_and_dashboard, dashboard
+from components.dashboards import alerts_and_dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, after_delete, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
-from components.ingress import P99_SECONDS, edge_alerts
+from components.ingress import P99_SECONDS, edge_alerts, edge_dashboard
 from components.namespaces import namespace
 
 NAMESPACE = "envoy-gateway-system"
@@ -94,12 +94,8 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def ingress_dashboard() -> dict[str, Any]:
-    rules = {r["alert"]: r["expr"] for r in alert_rules()[0]["rules"]}
-    return dashboard("ingress", "Ingress", "ingress", "{{envoy_cluster_name}}", [
-        ("5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
-        ("p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], "ms"),
-        ("Requests per second", f"sum by ({_BY}) (rate(envoy_cluster_upstream_rq_total{{{_ROUTES}}}[5m]))", "reqps"),
-    ])
+    return edge_dashboard(alert_rules(), "{{envoy_cluster_name}}", "ms",
+                          f"sum by ({_BY}) (rate(envoy_cluster_upstream_rq_total{{{_ROUTES}}}[5m]))")
 
 
 class Gateway(pulumi.ComponentResource):

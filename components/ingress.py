@@ -111,13 +111,19 @@ def alert_rules() -> list[dict[str, Any]]:
     ]}]
 
 
-def ingress_dashboard() -> dict[str, Any]:
-    rules = {r["alert"]: r["expr"] for r in alert_rules()[0]["rules"]}
-    return dashboard("ingress", "Ingress", "ingress", "{{exported_namespace}}/{{ingress}}", [
+def edge_dashboard(groups: list[dict[str, Any]], legend: str, p99_unit: str, requests: str) -> dict[str, Any]:
+    """The `Ingress` dashboard: the 5xx ratio and p99 latency the alerts in `groups` watch, and the request rate."""
+    rules = {r["alert"]: r["expr"] for r in groups[0]["rules"]}
+    return dashboard("ingress", "Ingress", "ingress", legend, [
         ("5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
-        ("p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], "s"),
-        ("Requests per second", f"sum by ({_BY}) (rate(nginx_ingress_controller_requests[5m]))", "reqps"),
+        ("p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], p99_unit),
+        ("Requests per second", requests, "reqps"),
     ])
+
+
+def ingress_dashboard() -> dict[str, Any]:
+    return edge_dashboard(alert_rules(), "{{exported_namespace}}/{{ingress}}", "s",
+                          f"sum by ({_BY}) (rate(nginx_ingress_controller_requests[5m]))")
 
 
 class Ingress(pulumi.ComponentResource):
