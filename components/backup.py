@@ -16,18 +16,16 @@ namespace and the Restore CRD terminating forever, which stops a destroy.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from croniter import croniter
 
 from components import cluster_access, leftovers
 from components.buckets import private_bucket
@@ -35,6 +33,7 @@ from components.control_plane import POD_IDENTITY_TRUST
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
 from components.namespaces import namespace
 from components.naming import iam_name_prefix
+from components.schedules import longest_gap
 
 NAMESPACE = "velero"
 SERVICE_ACCOUNT = "velero"
@@ -58,18 +57,6 @@ class BackupArgs:
     protect: bool = False
     resources: Resources | None = None
     plugin_resources: Resources | None = None
-
-
-@functools.lru_cache(maxsize=256)
-def longest_gap(schedule: str) -> timedelta:
-    """The longest time between two runs of a cron `schedule`, over a year of runs (month ends, leap day)."""
-    start = datetime(2028, 1, 1)
-    runs = croniter(schedule, start)
-    previous, longest = runs.get_next(datetime), timedelta(0)
-    while previous < start + timedelta(days=366):
-        following = runs.get_next(datetime)
-        longest, previous = max(longest, following - previous), following
-    return longest
 
 
 def ttl(retention_days: int) -> str:

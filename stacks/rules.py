@@ -10,7 +10,7 @@ import ipaddress
 from datetime import date, timedelta
 from typing import Any, Iterator
 
-from components.backup import longest_gap
+from components.schedules import longest_gap
 from components.instance_types import architecture, is_nvidia_gpu
 from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.tenancy import RESERVED_NAMESPACES

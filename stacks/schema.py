@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, StrictStr
 
-from components.backup import longest_gap
+from components.schedules import longest_gap
 from stacks.eks_versions import KNOWN_VERSIONS
 
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from components.backup import AWS_PLUGIN_IMAGE, SCHEDULE_OBJECT, longest_gap
+from components.backup import AWS_PLUGIN_IMAGE, SCHEDULE_OBJECT
+from components.schedules import longest_gap
 from components.crds import CRD_ROOT
 from components.storage import SNAPSHOT_CLASS
 from tests.conftest import STACKS, FastClock, stack_evaluation, stack_variant
