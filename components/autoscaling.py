@@ -67,9 +67,7 @@ def autoscaler_values(args: AutoscalingArgs, role_arn: str) -> dict[str, Any]:
 
 
 def metrics_server_values(replicas: int, resources: Resources | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {"replicas": replicas}
-    if resources:
-        values["resources"] = resources.values()
+    values: dict[str, Any] = {"replicas": replicas, "resources": resources_values(resources)}
     if replicas > 1:
         values["podDisruptionBudget"] = {"enabled": True, "minAvailable": 1}
     return values

@@ -29,10 +29,9 @@ import pulumi_kubernetes as k8s
 
 from components import cluster_access, leftovers
 from components.buckets import private_bucket
-from components.control_plane import POD_IDENTITY_TRUST
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
 from components.namespaces import namespace
-from components.naming import iam_name_prefix
+from components.pod_identity import pod_identity_role
 from components.schedules import longest_gap
 
 NAMESPACE = "velero"
@@ -40,7 +39,8 @@ SERVICE_ACCOUNT = "velero"
 SCHEDULE = "platform"
 SCHEDULE_OBJECT = f"velero-{SCHEDULE}"  # the chart's name for it, and the `schedule` label of Velero's metrics
 STORAGE_LOCATION = "default"
-AWS_PLUGIN_IMAGE = "velero/velero-plugin-for-aws:v1.14.2"  # the plugin line for Velero 1.18 (chart 12.1.0)
+VELERO_MINOR = "1.18"  # of the pinned chart (12.1.0); the AWS plugin's v1.14 line is the one paired with it
+AWS_PLUGIN_IMAGE = "velero/velero-plugin-for-aws:v1.14.2"
 NONROOT = 65532
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                         "readOnlyRootFilesystem": True}
@@ -189,20 +189,16 @@ class Backup(pulumi.ComponentResource):
                 "noncurrent_version_expiration": {"noncurrent_days": args.retention_days},
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}])
         self.bucket = storage.bucket
-        role = aws.iam.Role(f"{name}-velero", name_prefix=iam_name_prefix(f"{name}-velero"),
-                            assume_role_policy=POD_IDENTITY_TRUST, opts=child)
-        access = aws.iam.RolePolicy(f"{name}-velero", role=role.id, opts=child,
+        identity = pod_identity_role(f"{name}-velero", args.eks_cluster_name, NAMESPACE, SERVICE_ACCOUNT, self)
+        access = aws.iam.RolePolicy(f"{name}-velero", role=identity.role.id, opts=child,
                                     policy=pulumi.Output.all(storage.bucket.arn, storage.key.arn).apply(
                                         lambda a: access_policy(a[0], a[1])))
-        identity = aws.eks.PodIdentityAssociation(f"{name}-velero", cluster_name=args.eks_cluster_name,
-                                                  namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-                                                  role_arn=role.arn, opts=child)
         self.namespace_object = namespace(NAMESPACE, child, pod_security="restricted")
         self.namespace = NAMESPACE
         values = storage.bucket.bucket.apply(lambda bucket: velero_values(args, bucket))
         before_uninstall = pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(
             before_delete=[restores_released(args.cluster_name, args.region)]))
         self.release = release("velero", "velero", self.namespace_object.metadata.name, values, timeout_seconds=600,
-                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, access, identity),
+                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, access, identity.association),
                                                                  before_uninstall), skip_crds=True)
         self.register_outputs({"bucket": storage.bucket.bucket, "schedule": args.schedule})

@@ -3,13 +3,12 @@
 A KMS key for envelope encryption of Kubernetes secrets, the control-plane log group (created first,
 so EKS does not create it without retention), the `pulumi_eks.Cluster` (API authentication with
 access entries, private endpoint, all log types, OIDC provider), and the add-ons that must exist
-before nodes join: vpc-cni (enforcing NetworkPolicies) with its own IAM role through EKS Pod Identity, kube-proxy and the Pod
-Identity agent. CoreDNS needs nodes to become healthy, so it is added afterwards by `add_coredns`.
+before nodes join: vpc-cni (enforcing NetworkPolicies) with its own IAM role through EKS Pod Identity,
+kube-proxy and the Pod Identity agent. CoreDNS needs nodes to become healthy, so it is added afterwards by `add_coredns`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -17,18 +16,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
-from components.naming import iam_name_prefix
+from components.pod_identity import pod_identity_role
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 ADMIN_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
-POD_IDENTITY_TRUST = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                   "Action": ["sts:AssumeRole", "sts:TagSession"]}],
-})
 
 
 @dataclass
@@ -131,14 +125,9 @@ class ControlPlane(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE", opts=child,
         )
-        cni_role = aws.iam.Role(f"{name}-vpc-cni", name_prefix=iam_name_prefix(f"{name}-vpc-cni"),
-                                assume_role_policy=POD_IDENTITY_TRUST, opts=child)
-        aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name, policy_arn=CNI_POLICY, opts=child)
-        cni_identity = aws.eks.PodIdentityAssociation(
-            f"{name}-vpc-cni", cluster_name=self.cluster.eks_cluster.name, namespace="kube-system",
-            service_account="aws-node", role_arn=cni_role.arn, opts=child,
-        )
-        self.node_prerequisites: list[pulumi.Resource] = [pod_identity_agent, cni_identity]
+        cni = pod_identity_role(f"{name}-vpc-cni", self.cluster.eks_cluster.name, "kube-system", "aws-node", self)
+        aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni.role.name, policy_arn=CNI_POLICY, opts=child)
+        self.node_prerequisites: list[pulumi.Resource] = [pod_identity_agent, cni.association]
         self._kubernetes_version = args.kubernetes_version
 
         self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig_json)

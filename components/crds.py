@@ -17,12 +17,12 @@ import pulumi_kubernetes as k8s
 from components.helm import waits_like
 
 CRD_ROOT = Path(__file__).parent / "crds"
-# bundle -> where it comes from (what to copy on a bump)
+# bundle -> the folder of the pinned chart (or release) its files are copied from, what to copy on a bump
 BUNDLES = {
-    "monitoring.coreos.com": "kube-prometheus-stack 88.5.3 charts/crds/crds (prometheus-operator 0.93.1)",
-    "gateway.networking.k8s.io": "Gateway API v1.6.1, standard channel (standard-install.yaml)",
-    "gateway.envoyproxy.io": "Envoy Gateway v1.9.0 gateway-helm charts/crds/crds/generated",
-    "velero.io": "velero chart 12.1.0 crds (Velero 1.18.1)",
+    "monitoring.coreos.com": "kube-prometheus-stack/charts/crds/crds",  # 88.5.3, prometheus-operator 0.93.1
+    "gateway.networking.k8s.io": "gateway-api-crds",  # Gateway API v1.6.1, standard channel
+    "gateway.envoyproxy.io": "gateway-helm/charts/crds/crds/generated",  # Envoy Gateway v1.9.0
+    "velero.io": "velero/crds",  # chart 12.1.0, Velero 1.18.1
 }
 OPERATOR_VERSION = "0.93.1"  # the prometheus-operator of kube-prometheus-stack 88.5.3
 

@@ -40,11 +40,8 @@ def device_plugin_values(resources: Resources | None = None) -> dict[str, Any]:
 
 
 def dcgm_exporter_values(resources: Resources | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {"nodeSelector": _GPU_NODES, "tolerations": [GPU_TOLERATION],
-                              "serviceMonitor": {"enabled": True}}
-    if resources:
-        values["resources"] = {**resources.values(), "limits": {"memory": resources.memory_limit}}
-    return values
+    return {"nodeSelector": _GPU_NODES, "tolerations": [GPU_TOLERATION], "serviceMonitor": {"enabled": True},
+            "resources": resources_values(resources)}
 
 
 def _new_xid(hardware: bool) -> str:

@@ -53,7 +53,8 @@ class Resources:
 
 
 def resources_values(resources: Resources | None) -> dict[str, Any]:
-    """A chart's `resources` value: the requests and limits, or the chart's own (empty) default."""
+    """A chart's `resources` value: the requests and limits, or `{}`, which Helm merges into (so keeps) the
+    chart's own default."""
     return resources.values() if resources else {}
 
 

@@ -2,7 +2,8 @@
 
 Load balancers and target groups of the in-tree service controller or the AWS Load Balancer Controller,
 their security groups, network interfaces left available in the cluster's VPC, and EBS volumes and
-snapshots the CSI driver made (snapshots are Velero's backups of volumes: they outlive the cluster). Used by `ops teardown` (report, then delete in dependency order) and by the program's delete
+snapshots the CSI driver made (snapshots are Velero's backups of volumes: they outlive the cluster).
+Used by `ops teardown` (report, then delete in dependency order) and by the program's delete
 hooks (wait until the load balancer and the volumes are gone before the nodes and the cluster go).
 Never touches anything Pulumi manages (tagged `platform: eks-platform`) or EKS manages itself.
 """
@@ -15,7 +16,16 @@ from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
 
-KINDS = ("load balancer", "target group", "network interface", "security group", "volume", "snapshot")
+# kind, in the order kinds must be deleted -> (service, operation, the parameter naming the item)
+DELETE_CALLS = {
+    "load balancer": ("elbv2", "delete_load_balancer", "LoadBalancerArn"),
+    "target group": ("elbv2", "delete_target_group", "TargetGroupArn"),
+    "network interface": ("ec2", "delete_network_interface", "NetworkInterfaceId"),
+    "security group": ("ec2", "delete_security_group", "GroupId"),
+    "volume": ("ec2", "delete_volume", "VolumeId"),
+    "snapshot": ("ec2", "delete_snapshot", "SnapshotId"),
+}
+KINDS = tuple(DELETE_CALLS)
 ENI_DESCRIPTIONS = ("aws-K8S-", "ELB ")  # vpc-cni's and load balancers' interfaces
 
 
@@ -59,10 +69,15 @@ def load_balancers(session, region: str, cluster: str) -> list[Leftover]:
             for lb in balancers if lb["LoadBalancerArn"] in tagged]
 
 
+def _made_by_csi_driver(cluster: str) -> list[dict]:
+    """EC2 filters for the volumes and snapshots the EBS CSI driver made for this cluster."""
+    return [{"Name": "tag-key", "Values": [cluster_tag(cluster)]},
+            {"Name": "tag:ebs.csi.aws.com/cluster", "Values": ["true"]}]
+
+
 def volumes(session, region: str, cluster: str, retain: bool, namespace: str | None = None) -> list[Leftover]:
     ec2 = session.client("ec2", region_name=region)
-    filters = [{"Name": "tag-key", "Values": [cluster_tag(cluster)]},
-               {"Name": "tag:ebs.csi.aws.com/cluster", "Values": ["true"]}]
+    filters = _made_by_csi_driver(cluster)
     if namespace:
         filters.append({"Name": "tag:eks-platform/namespace", "Values": [namespace]})
     found = []
@@ -77,8 +92,7 @@ def volumes(session, region: str, cluster: str, retain: bool, namespace: str | N
 
 def snapshots(session, region: str, cluster: str, retain: bool) -> list[Leftover]:
     ec2 = session.client("ec2", region_name=region)
-    filters = [{"Name": "tag-key", "Values": [cluster_tag(cluster)]},
-               {"Name": "tag:ebs.csi.aws.com/cluster", "Values": ["true"]}]
+    filters = _made_by_csi_driver(cluster)
     return [Leftover("snapshot", snapshot["SnapshotId"],
                      f"{snapshot['VolumeSize']} GiB of {snapshot.get('VolumeId', '?')}, "
                      f"{snapshot['StartTime']:%Y-%m-%d %H:%M}", retained=retain)
@@ -118,19 +132,8 @@ def find(session, region: str, cluster: str, retain_volumes: bool, kinds: tuple[
 
 
 def _delete_one(session, region: str, item: Leftover) -> None:
-    elbv2, ec2 = session.client("elbv2", region_name=region), session.client("ec2", region_name=region)
-    if item.kind == "load balancer":
-        elbv2.delete_load_balancer(LoadBalancerArn=item.id)
-    elif item.kind == "target group":
-        elbv2.delete_target_group(TargetGroupArn=item.id)
-    elif item.kind == "network interface":
-        ec2.delete_network_interface(NetworkInterfaceId=item.id)
-    elif item.kind == "security group":
-        ec2.delete_security_group(GroupId=item.id)
-    elif item.kind == "volume":
-        ec2.delete_volume(VolumeId=item.id)
-    elif item.kind == "snapshot":
-        ec2.delete_snapshot(SnapshotId=item.id)
+    service, operation, parameter = DELETE_CALLS[item.kind]
+    getattr(session.client(service, region_name=region), operation)(**{parameter: item.id})
 
 
 def delete(session, region: str, cluster: str, retain_volumes: bool, progress: Callable[[str], None],

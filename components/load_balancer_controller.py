@@ -19,9 +19,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.control_plane import POD_IDENTITY_TRUST
 from components.helm import Resources, release, resources_values, waits_like
-from components.naming import iam_name_prefix
+from components.pod_identity import pod_identity_role
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -85,18 +84,14 @@ class LoadBalancerController(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:edge:LoadBalancerController", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-load-balancer-controller",
-                            name_prefix=iam_name_prefix(f"{name}-load-balancer-controller"),
-                            assume_role_policy=POD_IDENTITY_TRUST, opts=child)
+        identity = pod_identity_role(f"{name}-load-balancer-controller", args.cluster_name, NAMESPACE,
+                                     SERVICE_ACCOUNT, self)
         policy = aws.iam.Policy(f"{name}-load-balancer-controller", policy=iam_policy(),
                                 description="AWS Load Balancer Controller v3.5.0 (as AWS publishes it)", opts=child)
-        attachment = aws.iam.RolePolicyAttachment(f"{name}-load-balancer-controller", role=role.name,
+        attachment = aws.iam.RolePolicyAttachment(f"{name}-load-balancer-controller", role=identity.role.name,
                                                   policy_arn=policy.arn, opts=child)
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-load-balancer-controller", cluster_name=args.cluster_name, namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT, role_arn=role.arn, opts=child)
         values = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
             lambda a: controller_values(args, a[0], a[1]))
         self.release = release("aws-load-balancer-controller", "aws-load-balancer-controller", NAMESPACE, values,
-                               timeout_seconds=600, opts=waits_like(self, opts, attachment, identity))
-        self.register_outputs({"roleArn": role.arn})
+                               timeout_seconds=600, opts=waits_like(self, opts, attachment, identity.association))
+        self.register_outputs({"roleArn": identity.role.arn})

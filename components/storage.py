@@ -29,17 +29,19 @@ SNAPSHOT_CLASS = "ebs-snapshots"
 VELERO_SNAPSHOT_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
 
 
-def volume_tags(cluster_name: str) -> dict[str, str]:
-    """EBS CSI `tagSpecification_N` parameters; the driver fills in the claim's namespace and name."""
-    tags = [f"kubernetes.io/cluster/{cluster_name}=owned", "eks-platform/namespace={{ .PVCNamespace }}",
-            "eks-platform/claim={{ .PVCName }}"]
+def tag_specifications(*tags: str) -> dict[str, str]:
+    """EBS CSI `tagSpecification_N` parameters (of a StorageClass or a VolumeSnapshotClass), `key=value` each."""
     return {f"tagSpecification_{i}": tag for i, tag in enumerate(tags, start=1)}
 
 
+def volume_tags(cluster_name: str) -> dict[str, str]:
+    """The driver fills in the claim's namespace and name."""
+    return tag_specifications(f"kubernetes.io/cluster/{cluster_name}=owned",
+                              "eks-platform/namespace={{ .PVCNamespace }}", "eks-platform/claim={{ .PVCName }}")
+
+
 def snapshot_tags(cluster_name: str) -> dict[str, str]:
-    """EBS CSI `tagSpecification_N` parameters of a VolumeSnapshotClass."""
-    return {"tagSpecification_1": f"kubernetes.io/cluster/{cluster_name}=owned",
-            "tagSpecification_2": "eks-platform/backup=velero"}
+    return tag_specifications(f"kubernetes.io/cluster/{cluster_name}=owned", "eks-platform/backup=velero")
 
 
 def snapshot_class(cluster_name: str) -> dict[str, Any]:
@@ -52,10 +54,10 @@ def snapshot_class(cluster_name: str) -> dict[str, Any]:
 @dataclass
 class StorageArgs:
     cluster_name: pulumi.Input[str]
+    kubernetes_version: str
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer_url: pulumi.Input[str]
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
-    kubernetes_version: str | None = None
 
 
 class Storage(pulumi.ComponentResource):
@@ -69,8 +71,7 @@ class Storage(pulumi.ComponentResource):
                                                   opts=pulumi.ResourceOptions(parent=self))
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi", cluster_name=args.cluster_name, addon_name="aws-ebs-csi-driver",
-            addon_version=addon_version("aws-ebs-csi-driver", args.kubernetes_version, self)
-            if args.kubernetes_version else None,
+            addon_version=addon_version("aws-ebs-csi-driver", args.kubernetes_version, self),
             service_account_role_arn=role.arn, resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=waits_like(self, opts, attachment),  # with no nodes yet the add-on never becomes ACTIVE
@@ -89,8 +90,7 @@ class Storage(pulumi.ComponentResource):
         )
         self.snapshot_controller = aws.eks.Addon(
             f"{name}-snapshot-controller", cluster_name=args.cluster_name, addon_name="snapshot-controller",
-            addon_version=addon_version("snapshot-controller", args.kubernetes_version, self)
-            if args.kubernetes_version else None,
+            addon_version=addon_version("snapshot-controller", args.kubernetes_version, self),
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
             opts=waits_like(self, opts),
         )

@@ -16,11 +16,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.control_plane import POD_IDENTITY_TRUST
 from components.helm import waits_like
-from components.naming import iam_name_prefix
 from components.isolation import Allow, Peer, policies
 from components.namespaces import namespace
+from components.pod_identity import pod_identity_role
 
 from components import backup, gpu, ingress, logging, monitoring
 
@@ -105,12 +104,10 @@ class Team(pulumi.ComponentResource):
                            opts: pulumi.ResourceOptions | None) -> None:
         resource = f"{team}-{identity.namespace}-{identity.name}"
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(resource, name_prefix=iam_name_prefix(resource), assume_role_policy=POD_IDENTITY_TRUST,
-                            tags={"team": team}, opts=child)
+        role = pod_identity_role(resource, cluster_name, identity.namespace, identity.name, self,
+                                 tags={"team": team}).role
         for arn in identity.policy_arns:
             aws.iam.RolePolicyAttachment(f"{resource}-{arn.rsplit('/', 1)[1]}", role=role.name, policy_arn=arn,
                                          opts=child)
         k8s.core.v1.ServiceAccount(resource, metadata={"name": identity.name, "namespace": identity.namespace},
                                    opts=waits_like(self, opts, *self._namespaces))
-        aws.eks.PodIdentityAssociation(resource, cluster_name=cluster_name, namespace=identity.namespace,
-                                       service_account=identity.name, role_arn=role.arn, opts=child)

@@ -270,11 +270,7 @@ def _is_secret(loc: tuple) -> bool:
 def _shown(value: Any, loc: tuple) -> Any:
     if value is MISSING:
         return value
-    if _is_secret(loc):
-        return "[secret]"
-    if isinstance(value, SecretStr):
-        return "[secret]"
-    return value
+    return "[secret]" if _is_secret(loc) or isinstance(value, SecretStr) else value
 
 
 def _problems_from(error: ValidationError, prefix: tuple) -> list[Problem]:

@@ -11,6 +11,7 @@ from ops import plan
 from ops.stackfiles import PROJECT_DIR, raw_config, read_stack_config
 from stacks.config import load_raw
 from stacks.problems import ConfigError
+from stacks.secure import OFFLINE_PLACEHOLDERS
 from tests.conftest import run_stack
 
 GENERAL = {"instanceTypes": ["m7i.large"], "minSize": 1, "maxSize": 3}
@@ -142,7 +143,8 @@ def test_a_secure_slack_url_passes_offline(tmp_path):
     text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
     (tmp_path / "Pulumi.prod.yaml").write_text(text + "  eks-platform:slackWebhookUrl:\n    secure: v1:AAAA\n")
     settings = load_raw("prod", raw_config(read_stack_config("prod", tmp_path)))
-    assert settings.config.slack_webhook_url is not None
+    assert settings.config.slack_webhook_url.get_secret_value() == OFFLINE_PLACEHOLDERS["slackWebhookUrl"]
+    assert "slackWebhookUrl" in raw_config(read_stack_config("prod", tmp_path)).secret_keys
     out, err = io.StringIO(), io.StringIO()
     assert plan.main("prod", out, err, tmp_path) == 0 and "slack #alerts" in out.getvalue()
 

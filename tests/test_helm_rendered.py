@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from components.crds import BUNDLES, CRD_ROOT
 from components.gpu import NODE_LABELS_FOR_METRICS
 from components.logging import UNSHIPPED_NAMESPACES
 from tests.conftest import stack_evaluation, stack_variant
@@ -322,12 +323,10 @@ def test_grafana_keeps_its_database_on_a_volume(mode):
 
 
 
-def test_the_vendored_crds_are_the_pinned_charts():
-    from components.crds import CRD_ROOT
-
-    chart_crds = CHARTS_DIR / "kube-prometheus-stack" / "charts" / "crds" / "crds"
-    vendored = {p.name: p.read_bytes() for p in (CRD_ROOT / "monitoring.coreos.com").glob("*.yaml")}
-    assert vendored == {p.name: p.read_bytes() for p in chart_crds.glob("*.yaml")}
+@pytest.mark.parametrize("bundle", list(BUNDLES))
+def test_the_vendored_crds_are_the_pinned_charts(bundle):
+    vendored = {p.name: p.read_bytes() for p in (CRD_ROOT / bundle).glob("*.yaml")}
+    assert vendored and vendored == {p.name: p.read_bytes() for p in (CHARTS_DIR / BUNDLES[bundle]).glob("*.yaml")}
 
 
 def test_fluent_bit_ships_the_kubelet_and_containerd_journal_labelled_with_the_node(mode):

@@ -205,3 +205,7 @@ def test_per_zone_minimums_count_once_per_zone_for_the_on_demand_floor():
     evaluation = run_stack("prod", nodeGroups={"general": {"minSize": 1, "maxSize": 4, "desiredSize": 1,
                                                            "perZone": True}})
     assert evaluation.error is None, evaluation.error  # 1 per zone x 3 zones meets prod's 3 on-demand nodes
+    groups = [g for g in evaluation.of_type("eks:index:ManagedNodeGroup") if "-general-" in g.name]
+    assert len(groups) == 3 and all(g.inputs["scalingConfig"]["minSize"] == 1 for g in groups)
+    single = run_stack("prod", nodeGroups={"general": {"minSize": 1, "maxSize": 4, "desiredSize": 1}})
+    assert "needs at least 3" in {p.path: p.message for p in single.error.problems}["nodeGroups"]

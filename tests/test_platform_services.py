@@ -484,6 +484,7 @@ def test_a_heartbeat_url_in_plain_text_is_refused_naming_the_path():
     from ops.stackfiles import raw_config, read_stack_config
     from stacks.config import load_raw
     from stacks.problems import ConfigError
+    from stacks.secure import OFFLINE_PLACEHOLDERS
 
     config = read_stack_config("prod")
     config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": "https://hc-ping.example.org/SECRET"}
@@ -493,4 +494,5 @@ def test_a_heartbeat_url_in_plain_text_is_refused_naming_the_path():
     assert problem.path == "alerting.heartbeatUrl" and "--secret --path alerting.heartbeatUrl" in problem.message
     assert "SECRET" not in str(caught.value)
     config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": {"secure": "v1:AAAA"}}
-    assert load_raw("prod", raw_config(config)).config.alerting.heartbeat_url is not None
+    heartbeat = load_raw("prod", raw_config(config)).config.alerting.heartbeat_url
+    assert heartbeat.get_secret_value() == OFFLINE_PLACEHOLDERS["heartbeatUrl"]
