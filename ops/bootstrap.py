@@ -19,6 +19,7 @@ from typing import Sequence, TextIO
 import boto3
 from botocore.exceptions import ClientError
 
+from components.buckets import tls_only_policy
 from ops import identities, secrets_provider
 from ops.stackfiles import PROJECT_DIR
 
@@ -42,13 +43,6 @@ class Result:
     @property
     def secrets_provider(self) -> str:
         return f"--secrets-provider 'awskms://{self.kms_alias}?region={self.region}'"
-
-
-def tls_only_policy(bucket: str) -> dict:
-    arn = f"arn:aws:s3:::{bucket}"
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
 
 
 def _ensure_key(kms, result: Result) -> None:
@@ -104,8 +98,9 @@ def _ensure_bucket(s3, result: Result) -> None:
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError:
         policy = None
-    if policy != tls_only_policy(bucket):
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
+    wanted = tls_only_policy(f"arn:aws:s3:::{bucket}")
+    if policy != json.loads(wanted):
+        s3.put_bucket_policy(Bucket=bucket, Policy=wanted)
         result.changes.append("set the TLS-only bucket policy")
 
 

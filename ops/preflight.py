@@ -22,6 +22,8 @@ from components.network import pick_zones, supported_zones
 from ops.secrets_provider import current
 from ops.stackfiles import PROJECT_DIR, settings_or_report
 from stacks import eks_versions
+from stacks.platform import runner_project
+from stacks.rules import access_principals
 from stacks.config import NAMESPACE, Settings
 
 # EC2 service-quota codes: (capacity, instance class) -> quota code.
@@ -75,10 +77,6 @@ def role_of(caller_arn: str) -> str:
     return resource.split("/")[1] if resource.startswith("assumed-role/") else ""
 
 
-def access_entry_principals(settings: Settings) -> list[str]:
-    cfg = settings.config
-    return [*cfg.admin_role_arns, *[arn for team in cfg.teams.values() for arn in team.role_arns],
-            *([cfg.preview_role_arn] if cfg.preview_role_arn else [])]
 
 
 def _version_step(eks, settings: Settings) -> Check:
@@ -104,7 +102,7 @@ def _api_reach(settings: Settings) -> Check:
     cfg = settings.config
     if cfg.ci_runner:
         return Check("API endpoint reach", True, "the in-cluster layer deploys from the in-VPC runner "
-                     f"eks-platform-{settings.stack}-runner")
+                     f"{runner_project(settings.stack)}")
     cidrs = [ipaddress.ip_network(c) for c in cfg.endpoint.public_access_cidrs]
     reachable = [str(c) for c in cidrs if c.is_global]
     return Check("API endpoint reach", bool(reachable),
@@ -127,7 +125,7 @@ def run_checks(settings: Settings, session: boto3.session.Session, today: date |
     checks.append(Check("account", not expected or account in expected, f"credentials are for account {account}",
                         f"use credentials for account {', '.join(sorted(expected))} (the admin roles' account)"))
     caller_role = role_of(identity["Arn"])
-    listed = [arn for arn in access_entry_principals(settings)
+    listed = [arn for _, arn in access_principals(dict(settings.config))
               if caller_role and arn.split(":")[4] == account and arn.rsplit("/", 1)[1] == caller_role]
     checks.append(Check("deploying identity", not listed,
                         f"{identity['Arn']} is cluster admin as the cluster's creator"

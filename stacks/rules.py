@@ -135,7 +135,8 @@ def _service_account_problems(teams: dict[str, Any]) -> Iterator[Problem]:
                               f"must be one of team {team}'s namespaces: {', '.join(namespaces)}")
 
 
-def _principals(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def access_principals(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(config key, role ARN) of every principal the stack gives an EKS access entry."""
     for i, arn in enumerate(values.get("admin_role_arns") or ()):
         yield f"adminRoleArns[{i}]", arn
     for team, config in (values.get("teams") or {}).items():
@@ -148,7 +149,7 @@ def _principals(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _duplicate_principals(values: dict[str, Any]) -> Iterator[Problem]:
     seen: dict[str, str] = {}
     role_names: dict[tuple[str, str], str] = {}
-    for path, arn in _principals(values):
+    for path, arn in access_principals(values):
         if arn in seen:
             yield Problem(path, arn, f"is already given access as {seen[arn]}: EKS allows one access entry per "
                                      "principal (and the deploying role is cluster admin by creation)")
