@@ -21,9 +21,9 @@ from components.isolation import Allow, Peer, policies
 from components.namespaces import namespace
 from components.pod_identity import pod_identity_role
 
-from components import backup, gpu, ingress, logging, monitoring
+from components import backup, gateway, gpu, ingress, logging, monitoring
 
-PLATFORM_NAMESPACES = ("kube-system", ingress.NAMESPACE, monitoring.NAMESPACE, logging.NAMESPACE,
+PLATFORM_NAMESPACES = ("kube-system", ingress.NAMESPACE, gateway.NAMESPACE, monitoring.NAMESPACE, logging.NAMESPACE,
                        logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE, backup.NAMESPACE)
 RESERVED_NAMESPACES = ("default", "kube-public", "kube-node-lease", *PLATFORM_NAMESPACES)
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"

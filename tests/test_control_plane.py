@@ -139,8 +139,8 @@ def test_the_preview_role_reads_everything_but_secrets_and_release_secrets_in_pl
                                 "accessScope": {"type": "cluster"}}
     assert policies["release-secrets"] == {
         "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy",
-        "accessScope": {"type": "namespace", "namespaces": ["kube-system", "ingress-nginx", "monitoring", "logging",
-                                                            "fluent-bit", "gpu", "velero"]}}
+        "accessScope": {"type": "namespace", "namespaces": ["kube-system", "ingress-nginx", "envoy-gateway-system",
+                                                            "monitoring", "logging", "fluent-bit", "gpu", "velero"]}}
 
 
 @pytest.mark.parametrize("version", ["1.35", "1.36"])

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from components.tenancy import EDIT_POLICY, RESERVED_NAMESPACES
-from tests.conftest import run_stack
+from components.tenancy import EDIT_POLICY, PLATFORM_NAMESPACES, RESERVED_NAMESPACES
+from tests.conftest import run_stack, stack_variant
 
 
 def team_resources(evaluation, type_: str, team: str):
@@ -107,10 +107,13 @@ def test_bad_team_config_is_rejected_with_its_key(teams, key, fragment):
     assert evaluation.registrations == []
 
 
-def test_reserved_namespaces_cover_every_platform_namespace(prod):
-    platform = {r.inputs["metadata"]["name"] for r in prod.of_type("kubernetes:core/v1:Namespace")
+@pytest.mark.parametrize("edge", ["nginx", "gateway"])
+def test_reserved_namespaces_cover_every_platform_namespace(edge):
+    evaluation = stack_variant("prod", ingress={"controller": edge})
+    platform = {r.inputs["metadata"]["name"] for r in evaluation.of_type("kubernetes:core/v1:Namespace")
                 if "tenancy" not in r.parent}
-    assert platform <= set(RESERVED_NAMESPACES)
+    assert {"velero", "ingress-nginx" if edge == "nginx" else "envoy-gateway-system"} <= platform
+    assert platform <= set(RESERVED_NAMESPACES) and platform <= set(PLATFORM_NAMESPACES)
 
 
 QUEUE = "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
