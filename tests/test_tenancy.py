@@ -7,7 +7,8 @@ import json
 import pytest
 
 from components.tenancy import EDIT_POLICY, PLATFORM_NAMESPACES, RESERVED_NAMESPACES
-from tests.conftest import run_stack, stack_variant
+from tests.conftest import run_stack, stack_evaluation
+from tests.test_edge import gateway_stack
 
 
 def team_resources(evaluation, type_: str, team: str):
@@ -109,7 +110,7 @@ def test_bad_team_config_is_rejected_with_its_key(teams, key, fragment):
 
 @pytest.mark.parametrize("edge", ["nginx", "gateway"])
 def test_reserved_namespaces_cover_every_platform_namespace(edge):
-    evaluation = stack_variant("prod", ingress={"controller": edge})
+    evaluation = gateway_stack("prod") if edge == "gateway" else stack_evaluation("prod")
     platform = {r.inputs["metadata"]["name"] for r in evaluation.of_type("kubernetes:core/v1:Namespace")
                 if "tenancy" not in r.parent}
     assert {"velero", "ingress-nginx" if edge == "nginx" else "envoy-gateway-system"} <= platform
