@@ -3,14 +3,18 @@
 The in-cluster layer (namespaces, Helm releases) is reached only through the cluster's API endpoint,
 which is private; this runner lives in the VPC so that deploys, previews, validations and destroys can
 reach it. A job selects it with `runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}`.
-The runner's own role may only run builds in the VPC and write their logs: a job gets AWS credentials
-only through GitHub OIDC (the deploy role of its GitHub environment, or the preview role), so the
-environment's protection rules still decide who deploys. The cluster admits the runner on 443.
+Its webhook starts a build only for jobs of the listed workflows (and, where set, of one branch), so a stack
+has one runner for main's deploys and another for pull-request previews. The runner's own role may only
+run builds in the VPC and write their logs: a job gets AWS credentials only through GitHub OIDC, so the
+environment's protection rules still decide who deploys. Its security group lets out HTTPS only (GitHub,
+package registries and AWS APIs through the NAT gateways and the S3 endpoint, the API server); DNS, the
+instance metadata and time services are not filtered by security groups. The cluster admits it on 443.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,7 +34,18 @@ class CiRunnerArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
     cluster_security_group_id: pulumi.Input[str]
+    workflows: Sequence[str]
+    head_ref: str | None = None
     log_retention_days: int = 30
+
+
+def webhook_filter_groups(workflows: Sequence[str], head_ref: str | None) -> list[dict]:
+    """One filter group: a queued job of one of `workflows` (by name), on `head_ref` when given."""
+    filters = [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"},
+               {"type": "WORKFLOW_NAME", "pattern": f"^({'|'.join(re.escape(w) for w in workflows)})$"}]
+    if head_ref:
+        filters.append({"type": "HEAD_REF", "pattern": f"^{re.escape(head_ref)}$"})
+    return [{"filters": filters}]
 
 
 def runner_trust(account: str, region: str, project_name: str) -> str:
@@ -77,8 +92,8 @@ class CiRunner(pulumi.ComponentResource):
             account, region, log_group.arn, args.subnet_ids).apply(lambda a: runner_policy(*a)), opts=child)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-runner", vpc_id=args.vpc_id, description=f"CI runner {args.project_name}",
-            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
-                     "description": "GitHub, package registries and AWS APIs through the NAT"}],
+            egress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"],
+                     "description": "HTTPS only: GitHub, package registries, AWS APIs, the API server"}],
             tags={"Name": f"{args.project_name}"}, opts=child)
         aws.ec2.SecurityGroupRule(
             f"{name}-runner-to-api", type="ingress", protocol="tcp", from_port=443, to_port=443,
@@ -97,7 +112,7 @@ class CiRunner(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         aws.codebuild.Webhook(f"{name}-runner", project_name=self.project.name, build_type="BUILD",
-                              filter_groups=[{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}],
+                              filter_groups=webhook_filter_groups(args.workflows, args.head_ref),
                               opts=child)
         self.runs_on = runs_on(args.project_name)
         self.register_outputs({"projectName": self.project.name, "runsOn": self.runs_on})

@@ -1,5 +1,6 @@
 """IAM roles for Kubernetes service accounts through EKS Pod Identity: the role trusts only the EKS Pod
-Identity service, and one association hands it to exactly one service account (no keys, no OIDC)."""
+Identity service acting for this account's cluster (`aws:SourceAccount`, `aws:SourceArn`, against the confused
+deputy), and one association hands it to exactly one service account (no keys, no OIDC)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import pulumi_aws as aws
 
 from components.naming import iam_name_prefix
 
-POD_IDENTITY_TRUST = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                   "Action": ["sts:AssumeRole", "sts:TagSession"]}],
-})
+
+def pod_identity_trust(account: str, cluster_arn: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                       "Action": ["sts:AssumeRole", "sts:TagSession"],
+                       "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                                     "ArnEquals": {"aws:SourceArn": cluster_arn}}}],
+    })
 
 
 @dataclass
@@ -29,8 +34,11 @@ def pod_identity_role(name: str, cluster_name: pulumi.Input[str], namespace: str
     """A role named `name` (its policies are the caller's to attach) and its association to
     `namespace/service_account`, both children of `parent`."""
     child = pulumi.ResourceOptions(parent=parent)
-    role = aws.iam.Role(name, name_prefix=iam_name_prefix(name), assume_role_policy=POD_IDENTITY_TRUST,
-                        tags=tags, opts=child)
+    invoke = pulumi.InvokeOutputOptions(parent=parent)
+    trust = pulumi.Output.all(aws.get_partition_output(opts=invoke).partition, aws.get_region_output(opts=invoke).region,
+                              aws.get_caller_identity_output(opts=invoke).account_id, cluster_name).apply(
+        lambda a: pod_identity_trust(a[2], f"arn:{a[0]}:eks:{a[1]}:{a[2]}:cluster/{a[3]}"))
+    role = aws.iam.Role(name, name_prefix=iam_name_prefix(name), assume_role_policy=trust, tags=tags, opts=child)
     association = aws.eks.PodIdentityAssociation(name, cluster_name=cluster_name, namespace=namespace,
                                                   service_account=service_account, role_arn=role.arn, opts=child)
     return PodIdentity(role, association)

@@ -15,12 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser = commands.add_parser("plan", help="evaluate a stack offline on Pulumi's mock engine")
     plan_parser.add_argument("stack", help="stack name: the <stack> of Pulumi.<stack>.yaml")
     plan_parser.add_argument("--cost", action="store_true", help="also print a monthly cost estimate")
-    boot = commands.add_parser("bootstrap", help="create the S3 state store and KMS secrets key (idempotent)")
-    boot.add_argument("--bucket", required=True, help="S3 bucket for Pulumi state")
-    boot.add_argument("--region", default="us-east-1")
-    boot.add_argument("--kms-alias", default="alias/eks-platform-pulumi", help="alias/NAME of the secrets key")
+    boot = commands.add_parser("bootstrap", help="one account's state store, secrets keys and CI identities "
+                                                 "(idempotent)")
+    boot.add_argument("--bucket", help="S3 bucket for Pulumi state (default eks-platform-state-<account>-<region>)")
+    boot.add_argument("--region", help="region of the state store (default: the first stack's)")
+    boot.add_argument("--kms-alias", default="alias/eks-platform-pulumi", help="alias/NAME of the state bucket's key")
     boot.add_argument("--stack", action="append", default=[], dest="stacks",
-                      help="write the key as this stack's secrets provider into Pulumi.<stack>.yaml (repeatable)")
+                      help="a stack of this account: its secrets key, written into Pulumi.<stack>.yaml (repeatable)")
     boot.add_argument("--github-repo", help="OWNER/REPO: also create the GitHub OIDC provider and CI roles")
     pre = commands.add_parser("preflight", help="check the account and region can take the stack")
     pre.add_argument("--stack", required=True)

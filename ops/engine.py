@@ -97,8 +97,9 @@ def _ref(urn: str, id_: str | None = None) -> dict[str, Any]:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Realistic outputs for the AWS resources and lookups the platform uses."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, account: str = ACCOUNT):
         self.region = region
+        self.account = account
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
@@ -108,7 +109,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getRegion:getRegion":
             return {"id": self.region, "name": self.region, "region": self.region}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA", "id": ACCOUNT}
+            return {"accountId": self.account, "arn": f"arn:aws:iam::{self.account}:user/ci", "userId": "AIDA", "id": self.account}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:route53/getZone:getZone":
@@ -130,12 +131,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
         name, inputs = args.name, dict(args.inputs)
         kind = args.typ.split(":")[-1]
         id_ = f"{kind.lower()}-{name}"
-        arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:{ACCOUNT}:{kind.lower()}/{name}"
+        arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:{self.account}:{kind.lower()}/{name}"
         computed: dict[str, Any] = {"arn": arn}
         if args.typ == "aws:iam/role:Role":
-            computed = {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "name": inputs.get("name", name)}
+            computed = {"arn": f"arn:aws:iam::{self.account}:role/{name}", "name": inputs.get("name", name)}
         elif args.typ == "aws:kms/key:Key":
-            computed = {"arn": f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{id_}", "keyId": id_}
+            computed = {"arn": f"arn:aws:kms:{self.region}:{self.account}:key/{id_}", "keyId": id_}
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             computed = {"arn": arn, "latestVersion": 1, "defaultVersion": 1}
         elif args.typ == "kubernetes:core/v1:Service":
@@ -155,7 +156,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:s3/bucket:Bucket":
             computed = {"arn": f"arn:aws:s3:::{inputs.get('bucket', name)}", "bucket": inputs.get("bucket", name)}
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
-            computed = {"arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{inputs.get('name', name)}"}
+            computed = {"arn": f"arn:aws:logs:{self.region}:{self.account}:log-group:{inputs.get('name', name)}"}
         return id_, {**inputs, **computed}
 
 
@@ -165,6 +166,7 @@ class PlatformMonitor(mocks.MockMonitor):
     def __init__(self, mocks_: PlatformMocks):
         super().__init__(mocks_)
         self.registrations: list[Registration] = []
+        self.transform_chains: dict[str, list[Callable]] = {}
 
     def _record(self, registration: Registration, id_: str | None, state: dict) -> None:
         registration.outputs = state
@@ -179,12 +181,16 @@ class PlatformMonitor(mocks.MockMonitor):
         plain = struct_pb2.Struct()
         plain.update(_strip_resource_refs(MessageToDict(request.object)))
         inputs = _whole_numbers(rpc.deserialize_properties(plain))
+        own_transforms = mocks._resolve_callbacks(request.transforms)
+        chain = [*self.transform_chains.get(request.parent, []), *own_transforms]
+        self.transform_chains[urn] = chain
+        inputs = self._transformed(request.custom, request.type, request.name, inputs, chain)
         registration = Registration(
             urn=urn, type=request.type, name=request.name, custom=request.custom, inputs=inputs,
             parent=request.parent, dependencies=list(request.dependencies), protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
             ignore_changes=list(request.ignoreChanges), provider=request.provider,
-            providers=dict(request.providers), transforms=mocks._resolve_callbacks(request.transforms),
+            providers=dict(request.providers), transforms=own_transforms,
             after_delete_hooks=list(request.hooks.after_delete),
             before_delete_hooks=list(request.hooks.before_delete),
         )
@@ -214,9 +220,9 @@ class PlatformMonitor(mocks.MockMonitor):
         self.registrations.append(registration)
         return response
 
-    def _child(self, parent: Registration, type_: str, name: str, inputs: dict, custom: bool = True,
-               transforms: list[Callable] = ()) -> dict:
-        """Register a resource the remote component would create, after the parent's transforms."""
+    @staticmethod
+    def _transformed(custom: bool, type_: str, name: str, inputs: dict, transforms: list[Callable]) -> dict:
+        """The inputs after `transforms`, as the engine runs them: a resource's own and every ancestor's."""
         for transform in transforms:
             result = transform(pulumi.ResourceTransformArgs(
                 custom=custom, type_=type_, name=name, props=inputs, opts=pulumi.ResourceOptions()))
@@ -224,6 +230,11 @@ class PlatformMonitor(mocks.MockMonitor):
                 result = _sync_await(result)
             if result is not None:
                 inputs = dict(result.props)
+        return inputs
+
+    def _child(self, parent: Registration, type_: str, name: str, inputs: dict, custom: bool = True) -> dict:
+        """Register a resource the remote component would create, after its transforms and its ancestors'."""
+        inputs = self._transformed(custom, type_, name, inputs, self.transform_chains.get(parent.urn, []))
         urn = self.make_urn(parent.urn, type_, name)
         id_ = f"{name}-id"
         child = Registration(urn=urn, type=type_, name=name, custom=custom, inputs=inputs, parent=parent.urn,
@@ -237,7 +248,7 @@ class PlatformMonitor(mocks.MockMonitor):
         issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{name.upper()}"
         endpoint = f"https://{name}.gr7.{region}.eks.amazonaws.com"
         cluster = self._child(reg, "aws:eks/cluster:Cluster", f"{reg.name}-eksCluster", {
-            "name": name, "arn": f"arn:aws:eks:{region}:{ACCOUNT}:cluster/{name}", "endpoint": endpoint,
+            "name": name, "arn": f"arn:aws:eks:{region}:{self.mocks.account}:cluster/{name}", "endpoint": endpoint,
             "version": reg.inputs.get("version"), "certificateAuthority": {"data": "Q0VSVA=="},
             "identities": [{"oidcs": [{"issuer": issuer}]}],
             "vpcConfig": {"clusterSecurityGroupId": "sg-cluster", "subnetIds": reg.inputs.get("privateSubnetIds"),
@@ -245,11 +256,11 @@ class PlatformMonitor(mocks.MockMonitor):
                           "endpointPublicAccess": reg.inputs.get("endpointPublicAccess"),
                           "publicAccessCidrs": reg.inputs.get("publicAccessCidrs")},
         })
-        oidc_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer.removeprefix('https://')}"
+        oidc_arn = f"arn:aws:iam::{self.mocks.account}:oidc-provider/{issuer.removeprefix('https://')}"
         oidc = self._child(reg, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", f"{reg.name}-oidcProvider",
                            {"arn": oidc_arn, "url": issuer, "clientIdLists": ["sts.amazonaws.com"]})
         role = self._child(reg, "aws:iam/role:Role", f"{reg.name}-eksRole",
-                           {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-eks", "name": f"{name}-eks"})
+                           {"arn": f"arn:aws:iam::{self.mocks.account}:role/{name}-eks", "name": f"{name}-eks"})
         kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "aws",
                       "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint,
                                                                      "certificate-authority-data": "Q0VSVA=="}}],
@@ -274,7 +285,7 @@ class PlatformMonitor(mocks.MockMonitor):
         props["nodeRoleArn"] = reg.inputs.get("nodeRole")
         props["nodeGroupName"] = f"{reg.name}-ng"
         props["resources"] = [{"autoscalingGroups": [{"name": f"eks-{reg.name}-asg"}]}]
-        node_group = self._child(reg, "aws:eks/nodeGroup:NodeGroup", reg.name, props, transforms=reg.transforms)
+        node_group = self._child(reg, "aws:eks/nodeGroup:NodeGroup", reg.name, props)
         return {"nodeGroup": node_group}
 
 
@@ -327,7 +338,8 @@ def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
     A configuration error is returned in `Evaluation.error` (with what was registered: nothing);
     any other error is raised as is."""
     region = str(config.get("aws:region", "us-east-1"))
-    monitor = PlatformMonitor(PlatformMocks(region))
+    account = str(config.get("eks-platform:accountId", ACCOUNT))
+    monitor = PlatformMonitor(PlatformMocks(region, account if account.isdigit() and len(account) == 12 else ACCOUNT))
     set_root_resource(None)
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logger)
     set_all_config(pulumi_config(config), [k for k, v in config.items() if isinstance(v, (SecureValue, SecureMap))])

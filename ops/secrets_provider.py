@@ -1,4 +1,4 @@
-"""A stack's Pulumi secrets provider: the KMS key of the state store, written into `Pulumi.<stack>.yaml`.
+"""A stack's Pulumi secrets provider: the stack's own KMS key, written into `Pulumi.<stack>.yaml`.
 
 Pulumi's `awskms://` provider keeps a random 32-byte data key, encrypted with the KMS key, in the stack
 file as `encryptedkey`; with both lines committed, CI decrypts with its role's KMS permission and needs

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Collection
 
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from stacks import rules
+from stacks import rules, trust
 from stacks.problems import MISSING, ConfigError, Problem
 from stacks.profiles import PROFILES, Profile
 from stacks.schema import (NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, NodeGroupConfig, NodeGroupName, PlatformConfig,
@@ -28,6 +28,11 @@ from stacks.schema import (NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, NodeGroupC
 
 NAMESPACE = "eks-platform"
 GPU_GROUP_DEFAULTS = {"capacityType": "ON_DEMAND", "diskSizeGiB": 100}
+REQUIRED_HINTS = {
+    "accountId": "is required: the 12-digit AWS account this stack deploys to, so that credentials of another "
+                 "account are refused (`aws sts get-caller-identity --query Account --output text` prints the "
+                 "current one)",
+}
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
 
@@ -43,6 +48,16 @@ class Settings:
     @property
     def cluster_name(self) -> str:
         return self.config.cluster_name
+
+    @property
+    def account_id(self) -> str:
+        return self.config.account_id
+
+    @property
+    def permissions_boundary_arn(self) -> str:
+        """The boundary every IAM role of the stack carries: the stack file's, or the one bootstrap creates."""
+        return self.config.ci.permissions_boundary_arn or trust.boundary_arn(self.account_id, self.stack,
+                                                                             trust.partition(self.region))
 
     @property
     def tags(self) -> dict[str, str]:
@@ -341,7 +356,7 @@ def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Proble
         field = PlatformConfig.model_fields[name]
         if alias not in merged:
             if field.is_required():
-                problems.append(Problem(alias, MISSING, "is required"))
+                problems.append(Problem(alias, MISSING, REQUIRED_HINTS.get(alias, "is required")))
             else:
                 values[name] = field.get_default(call_default_factory=True)
             continue

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.boundary import permissions_boundary
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.backup import Backup, BackupArgs
 from components import leftovers
@@ -29,7 +30,7 @@ from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs, WorkloadIdentity
-from stacks import eks_versions
+from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import platform_flows
 
@@ -48,9 +49,10 @@ def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.
     return instances
 
 
-def runner_project(stack: str) -> str:
-    """The CodeBuild project of a stack's in-VPC runner; the workflows derive the same name from the stack."""
-    return f"eks-platform-{stack}-runner"
+def runner_project(stack: str, purpose: str = "deploy") -> str:
+    """The CodeBuild project of a stack's in-VPC runner (`deploy` for main's deploys and destroys, `preview`
+    for pull requests); the workflows derive the same name from the stack."""
+    return f"eks-platform-{stack}-runner" if purpose == "deploy" else f"eks-platform-{stack}-{purpose}-runner"
 
 
 def build(settings: Settings) -> dict[str, pulumi.Input]:
@@ -59,8 +61,10 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     version_notice = eks_versions.notice(cfg.kubernetes_version, date.today())
     if version_notice:
         pulumi.log.warn(version_notice)
-    provider = aws.Provider("aws", region=settings.region, default_tags={"tags": settings.tags})
-    opts = pulumi.ResourceOptions(providers={"aws": provider})
+    provider = aws.Provider("aws", region=settings.region, allowed_account_ids=[settings.account_id],
+                            default_tags={"tags": settings.tags})
+    opts = pulumi.ResourceOptions(providers={"aws": provider},
+                                  transforms=[permissions_boundary(settings.permissions_boundary_arn)])
 
     network = Network(name, NetworkArgs(
         cidr=cfg.network.cidr,
@@ -111,14 +115,17 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     coredns = control_plane.add_coredns([g.node_group for g in node_groups.values()])
     general_nodes = [node_groups[instance].node_group for instance, group, _ in instances if not group.gpu]
     eks_cluster = control_plane.cluster.eks_cluster
-    runner = None
+    runners = {}
     if cfg.ci_runner:
-        runner = CiRunner(name, CiRunnerArgs(
-            project_name=runner_project(settings.stack), github_repo=cfg.ci_runner.github_repo,
-            vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
-            cluster_security_group_id=eks_cluster.vpc_config.cluster_security_group_id,
-            log_retention_days=profile.log_retention_days,
-        ), opts)
+        for purpose, runner_name, workflows, head_ref in (
+                ("deploy", name, trust.DEPLOY_RUNNER_WORKFLOWS, trust.MAIN),
+                ("preview", f"{name}-preview", trust.PREVIEW_RUNNER_WORKFLOWS, None)):
+            runners[purpose] = CiRunner(runner_name, CiRunnerArgs(
+                project_name=runner_project(settings.stack, purpose), github_repo=cfg.ci_runner.github_repo,
+                vpc_id=network.vpc.id, subnet_ids=network.private_subnet_ids,
+                cluster_security_group_id=eks_cluster.vpc_config.cluster_security_group_id,
+                workflows=workflows, head_ref=head_ref, log_retention_days=profile.log_retention_days,
+            ), opts)
     services: dict[str, pulumi.Input] = {}
     if cfg.in_cluster_layer:
         services = _platform_services(settings, control_plane, provider, network.vpc.id, [*general_nodes, coredns],
@@ -129,8 +136,9 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
 
     return {
         **services,
-        "ciRunner": runner.runs_on if runner else "none: no ciRunner block (the in-cluster layer needs a host that "
-                                                  "reaches the API endpoint)",
+        "ciRunner": runners["deploy"].runs_on if runners else "none: no ciRunner block (the in-cluster layer needs a "
+                                                              "host that reaches the API endpoint)",
+        "ciPreviewRunner": runners["preview"].runs_on if runners else "none: no ciRunner block",
         "clusterName": eks_cluster.name,
         "clusterEndpoint": eks_cluster.endpoint,
         "kubeconfig": control_plane.kubeconfig,
@@ -210,16 +218,17 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     k8s_provider = k8s.Provider("k8s", kubeconfig=control_plane.kubeconfig,
                                 opts=pulumi.ResourceOptions(depends_on=cluster_ready))
     providers = {"aws": aws_provider, "kubernetes": k8s_provider}
+    boundary = [permissions_boundary(settings.permissions_boundary_arn)]
 
     def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(providers=providers, depends_on=[*cluster_ready, *resources])
+        return pulumi.ResourceOptions(providers=providers, depends_on=[*cluster_ready, *resources], transforms=boundary)
 
     oidc = {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer_url": cluster.oidc_issuer}
     dns = None
     if cfg.dns:
         dns = Dns(name, DnsArgs(zone_name=cfg.dns.zone_name, subdomain=cfg.dns.subdomain,
                                 create_zone=cfg.dns.create_zone, protect=settings.profile.protect),
-                  pulumi.ResourceOptions(providers=providers))
+                  pulumi.ResourceOptions(providers=providers, transforms=boundary))
     else:
         pulumi.log.warn("dns: no eks-platform:dns block, so no DNS records, certificate or TLS are created")
     grafana_host = f"grafana.{dns.base_domain}" if dns and cfg.grafana.allowed_cidrs else None

@@ -14,7 +14,7 @@ from components.schedules import longest_gap
 from components.instance_types import architecture, is_nvidia_gpu
 from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.tenancy import RESERVED_NAMESPACES
-from stacks import eks_versions
+from stacks import eks_versions, trust
 from stacks.problems import Problem
 from stacks.profiles import Profile
 from stacks.regions import zone_problem
@@ -129,6 +129,13 @@ def _service_account_problems(teams: dict[str, Any]) -> Iterator[Problem]:
     for team, config in teams.items():
         namespaces = _get(config, "namespaces", ())
         for name, account in (_get(config, "service_accounts") or {}).items():
+            for i, arn in enumerate(_get(account, "policy_arns", ())):
+                policy = arn.rsplit("/", 1)[-1]
+                if arn.split(":")[4] == "aws" and policy in trust.ADMIN_LIKE_POLICIES:
+                    yield Problem(f"teams.{team}.serviceAccounts.{name}.policyArns[{i}]", arn,
+                                  f"{policy} would make the team's pods administrators of the account; refused: "
+                                  f"{', '.join(trust.ADMIN_LIKE_POLICIES)}; attach a policy scoped to what the "
+                                  "workload uses")
             namespace = _get(account, "namespace")
             if namespace and namespaces and namespace not in namespaces:
                 yield Problem(f"teams.{team}.serviceAccounts.{name}.namespace", namespace,
@@ -160,6 +167,42 @@ def _duplicate_principals(values: dict[str, Any]) -> Iterator[Problem]:
         if owner and key in role_names:
             yield Problem(path, arn, f"has the same role name as {role_names[key]}: give each team role its own name")
         role_names.setdefault(key, path)
+
+
+def _identity_problems(values: dict[str, Any], profile: Profile) -> Iterator[Problem]:
+    """The stack's identities against its account: the preview role and boundary there, CI role names free."""
+    account = values.get("account_id")
+    preview = values.get("preview_role_arn")
+    if account and preview and preview.split(":")[4] != account:
+        yield Problem("previewRoleArn", preview, f"must be a role of the stack's account {account} (accountId): "
+                                                 "bootstrap creates the preview roles there")
+    if preview and profile.name in trust.APPROVED_PREVIEWS and \
+            preview.rsplit("/", 1)[-1] == trust.AUTOMATIC_PREVIEW_ROLE:
+        yield Problem("previewRoleArn", preview, f"is the automatic preview role, which pull requests assume without "
+                                                 f"review: {profile.name} previews need the approved preview role "
+                                                 f"{trust.AUTOMATIC_PREVIEW_ROLE}-<stack> (see `python -m ops bootstrap`)")
+    boundary = _get(values.get("ci"), "permissions_boundary_arn")
+    if account and boundary and boundary.split(":")[4] not in (account, "aws"):
+        yield Problem("ci.permissionsBoundaryArn", boundary, f"must be a policy of the stack's account {account}")
+    name = values.get("cluster_name")
+    if name and name.startswith(trust.CI_ROLE_PREFIXES):
+        yield Problem("clusterName", name, f"must not start with {' or '.join(trust.CI_ROLE_PREFIXES)}: the names "
+                                           "of its roles would be those the boundaries keep for the CI identities")
+
+
+def account_sharing(stack: str, environment: str, account: str,
+                    others: dict[str, tuple[str, str]]) -> list[str]:
+    """Warnings for a prod stack that shares its account with a non-prod stack (`others`: stack -> (environment,
+    account)), or a non-prod stack that shares one with prod: only the boundaries keep them apart then."""
+    warnings = []
+    for other, (other_environment, other_account) in sorted(others.items()):
+        if other == stack or other_account != account or (environment == "prod") == (other_environment == "prod"):
+            continue
+        prod_stack, other_stack = (stack, other) if environment == "prod" else (other, stack)
+        warnings.append(f"eks-platform:accountId: prod stack '{prod_stack}' shares account {account} with non-prod "
+                        f"stack '{other_stack}': give prod an account of its own (only the permissions boundaries "
+                        "separate them now)")
+    return warnings
 
 
 def _endpoint_problems(cidrs: tuple[str, ...], profile: Profile) -> Iterator[Problem]:
@@ -208,7 +251,7 @@ def _backup_problems(backup: Any) -> Iterator[Problem]:
 
 
 def check(values: dict[str, Any], profile: Profile, today: date, region: str | None = None) -> list[Problem]:
-    problems: list[Problem] = [*_duplicate_principals(values)]
+    problems: list[Problem] = [*_duplicate_principals(values), *_identity_problems(values, profile)]
     version = values.get("kubernetes_version")
     if version and eks_versions.phase(version, today) == "ended":
         problems.append(Problem("kubernetesVersion", version, (

@@ -57,6 +57,13 @@ def _public_cidr(value: str) -> str:
     return value
 
 
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        hint = " (quote it: YAML drops an account's leading zeros)" if re.fullmatch(r"\d{1,11}", value) else ""
+        raise ValueError(f"must be a 12-digit AWS account ID like \"123456789012\"{hint}")
+    return value
+
+
 def _role_arn(value: str) -> str:
     if not _ROLE_ARN.match(value):
         raise ValueError("must be an IAM role ARN like arn:aws:iam::123456789012:role/platform-admin")
@@ -111,6 +118,7 @@ def _tag_value(value: str) -> str:
 ClusterName = Annotated[StrictStr, AfterValidator(_cluster_name)]
 VpcCidr = Annotated[StrictStr, AfterValidator(_vpc_cidr)]
 PublicCidr = Annotated[StrictStr, AfterValidator(_public_cidr)]
+AccountId = Annotated[StrictStr, AfterValidator(_account_id)]
 RoleArn = Annotated[StrictStr, AfterValidator(_role_arn)]
 InstanceType = Annotated[StrictStr, AfterValidator(_instance_type)]
 NodeGroupName = Annotated[StrictStr, AfterValidator(_dns_label)]
@@ -300,6 +308,10 @@ def _policy_arn(value: str) -> str:
 PolicyArn = Annotated[StrictStr, AfterValidator(_policy_arn)]
 
 
+class CiConfig(_Block):
+    permissions_boundary_arn: PolicyArn | None = Field(alias="permissionsBoundaryArn", default=None)
+
+
 class ServiceAccountConfig(_Block):
     namespace: NamespaceName | None = None
     policy_arns: tuple[PolicyArn, ...] = Field(alias="policyArns", min_length=1, max_length=20)
@@ -321,6 +333,7 @@ class TeamConfig(_Block):
 
 class PlatformConfig(_Block):
     environment: Literal["dev", "staging", "prod"]
+    account_id: AccountId = Field(alias="accountId")
     cluster_name: ClusterName = Field(alias="clusterName")
     kubernetes_version: Literal[KNOWN_VERSIONS] = Field(alias="kubernetesVersion")
     network: NetworkConfig
@@ -328,6 +341,7 @@ class PlatformConfig(_Block):
     admin_role_arns: tuple[RoleArn, ...] = Field(alias="adminRoleArns")
     preview_role_arn: RoleArn | None = Field(alias="previewRoleArn", default=None)
     ci_runner: CiRunnerConfig | None = Field(alias="ciRunner", default=None)
+    ci: CiConfig = Field(default_factory=CiConfig)
     in_cluster_layer: StrictBool = Field(alias="inClusterLayer", default=True)
     upgrade_policy: Literal["STANDARD", "EXTENDED"] = Field(alias="upgradePolicy", default="STANDARD")
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
