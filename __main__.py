@@ -4,6 +4,7 @@ import sys
 
 import pulumi
 
+from ops.stackfiles import account_sharing_warnings
 from stacks.config import load_raw, read_pulumi_config
 from stacks.platform import build
 from stacks.problems import ConfigError
@@ -14,5 +15,7 @@ except ConfigError as error:
     pulumi.log.error(str(error))
     sys.exit(1)
 
+for warning in account_sharing_warnings(settings):
+    pulumi.log.warn(warning)
 for key, value in build(settings).items():
     pulumi.export(key, value)

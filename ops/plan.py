@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
-from ops.stackfiles import PROJECT_DIR, StackFileError, read_stack_config
+from ops.stackfiles import PROJECT_DIR, StackFileError, account_sharing_warnings, read_stack_config
 
 HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
           "registers; values AWS computes are placeholders.")
@@ -16,7 +16,7 @@ HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: i
 PLACEHOLDER_OUTPUTS = {"clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId", "publicSubnetIds",
                        "privateSubnetIds", "nodeGroupNames", "lokiBucket", "backupBucket", "nameServers"}
 # Outputs the program derives from the configuration alone: what `pulumi up` will export.
-CONFIGURED_OUTPUTS = {"clusterName", "grafanaAdminPassword", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner",
+CONFIGURED_OUTPUTS = {"clusterName", "grafanaAdminPassword", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner", "ciPreviewRunner",
                       "edge"}
 
 
@@ -58,6 +58,8 @@ def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR, 
         print(f"error: {evaluation.error}", file=err)
         return 1
     print(render(evaluation), file=out)
+    for warning in account_sharing_warnings(evaluation.settings, project_dir):
+        print(f"warning: {warning}", file=err)
     if cost:
         from ops import cost as costs
 

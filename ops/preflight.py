@@ -71,6 +71,18 @@ def _zones(ec2, count: int) -> tuple[list[str], str]:
         return supported_zones(names, ids), str(error)
 
 
+def profile_hint(account: str, session: boto3.session.Session) -> str:
+    """Which AWS profile of this machine reaches `account` (SSO or an assumed role), or how to make one."""
+    profiles = session._session.full_config.get("profiles", {})  # botocore's parsed ~/.aws/config
+    matching = sorted(name for name, profile in profiles.items()
+                      if profile.get("sso_account_id") == account or f":{account}:" in profile.get("role_arn", ""))
+    if matching:
+        return f"use a profile of account {account}: export AWS_PROFILE={matching[0]}" + (
+            f" (also: {', '.join(matching[1:])})" if matching[1:] else "")
+    return (f"no profile of this machine names account {account}: create one (`aws configure sso`, account "
+            f"{account}), then export AWS_PROFILE=<it>")
+
+
 def role_of(caller_arn: str) -> str:
     """The role name behind an assumed-role session ARN (`arn:aws:sts::A:assumed-role/NAME/SESSION`)."""
     resource = caller_arn.split(":", 5)[-1]
@@ -121,9 +133,9 @@ def run_checks(settings: Settings, session: boto3.session.Session, today: date |
 
     identity = sts.get_caller_identity()
     account = identity["Account"]
-    expected = {arn.split(":")[4] for arn in cfg.admin_role_arns}
-    checks.append(Check("account", not expected or account in expected, f"credentials are for account {account}",
-                        f"use credentials for account {', '.join(sorted(expected))} (the admin roles' account)"))
+    checks.append(Check("account", account == cfg.account_id,
+                        f"credentials are for account {account}; the stack belongs to {cfg.account_id}",
+                        profile_hint(cfg.account_id, session)))
     caller_role = role_of(identity["Arn"])
     listed = [arn for _, arn in access_principals(dict(settings.config))
               if caller_role and arn.split(":")[4] == account and arn.rsplit("/", 1)[1] == caller_role]

@@ -8,59 +8,14 @@ and `pulumi up` see the same configuration. A broken file is reported with its n
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from ops.yaml12 import PROJECT_DIR, StackFileError, parse as _parse, stack_names
 from stacks.config import KNOWN_NAMESPACES, NAMESPACE, RawConfig, Settings, as_pulumi_config_value, decode, load_raw
+from stacks import rules
 from stacks.problems import ConfigError
 from stacks.secure import SecureMap, SecureValue, with_placeholders
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-class StackFileError(Exception):
-    """A stack file that is not valid YAML or not shaped like a Pulumi stack file."""
-
-
-class Yaml12Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 core-schema scalars: booleans are only true/false, no dates,
-    no sexagesimal or old-style octal numbers."""
-
-
-Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int",
-                           "tag:yaml.org,2002:float")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                   list("tTfF"))
-Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-                                   list("-+0123456789"))
-Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
-
-
-def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
-
-
-def _parse(path: Path) -> Any:
-    text = path.read_text()
-    try:
-        return yaml.load(text, Loader=Yaml12Loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        cause = getattr(error, "problem", None) or str(error)
-        if "\t" in cause or "'\\t'" in cause:
-            cause = "a tab: indent with spaces only"
-        raise StackFileError(f"{path.name}{where}: {cause}") from None
 
 
 def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
@@ -108,3 +63,21 @@ def settings_or_report(stack: str, err: TextIO, project_dir: Path = PROJECT_DIR)
     except (FileNotFoundError, StackFileError, ConfigError) as error:
         print(f"error: {error}", file=err)
         return None
+
+
+def stack_accounts(project_dir: Path = PROJECT_DIR) -> dict[str, tuple[str, str]]:
+    """stack -> (environment, accountId) as each stack file says (files that cannot be read are left out)."""
+    found = {}
+    for stack in stack_names(project_dir):
+        try:
+            config = read_stack_config(stack, project_dir)
+        except (FileNotFoundError, StackFileError):
+            continue
+        found[stack] = (str(config.get(f"{NAMESPACE}:environment")), str(config.get(f"{NAMESPACE}:accountId")))
+    return found
+
+
+def account_sharing_warnings(settings: Settings, project_dir: Path = PROJECT_DIR) -> list[str]:
+    """`stacks.rules.account_sharing` for a stack against every stack file of the project."""
+    return rules.account_sharing(settings.stack, settings.config.environment, settings.account_id,
+                                 stack_accounts(project_dir))

@@ -10,8 +10,11 @@ ingress controller (ingress-nginx) in prod.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -23,9 +26,10 @@ from pulumi_policy import (
 )
 
 LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
-DEFAULT_CONFIG = {"prodStacks": ["prod"], "requiredTags": ["platform", "environment", "stack", "cluster"]}
-_PROD_SCHEMA = PolicyConfigSchema(properties={"prodStacks": {"type": "array", "items": {"type": "string"},
-                                                             "default": DEFAULT_CONFIG["prodStacks"]}})
+ENVIRONMENTS = ("dev", "staging", "prod")
+STACK_FILES = Path(__file__).resolve().parent.parent  # the project beside the pack
+DEFAULT_CONFIG = {"requiredTags": ["platform", "environment", "stack", "cluster"]}
+_PROD_SCHEMA = PolicyConfigSchema(properties={"environment": {"type": "string", "enum": list(ENVIRONMENTS)}})
 _TAGS_SCHEMA = PolicyConfigSchema(properties={"requiredTags": {"type": "array", "items": {"type": "string"},
                                                                "default": DEFAULT_CONFIG["requiredTags"]}})
 
@@ -36,6 +40,23 @@ def _config(args: ResourceValidationArgs | StackValidationArgs, key: str) -> Any
 
 def _stack(urn: str) -> str:
     return urn.split("::")[0].rsplit(":", 1)[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def stack_file_environment(stack: str, directory: Path) -> str:
+    """`eks-platform:environment` of `Pulumi.<stack>.yaml`; a stack whose file cannot tell is judged as prod."""
+    try:
+        environment = yaml.safe_load((directory / f"Pulumi.{stack}.yaml").read_text())["config"]["eks-platform:environment"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return "prod"
+    return environment if environment in ENVIRONMENTS else "prod"
+
+
+def _is_prod(args: ResourceValidationArgs | StackValidationArgs, urn: str) -> bool:
+    """Prod is the stack's environment, never its name: the policy config's `environment`, else its stack file."""
+    configured = (args.get_config() or {}).get("environment")
+    environment = configured if configured in ENVIRONMENTS else stack_file_environment(_stack(urn), STACK_FILES)
+    return environment == "prod"
 
 
 def _for_type(type_: str, check: Callable[[ResourceValidationArgs, ReportViolation], None]):
@@ -59,7 +80,7 @@ def _eks_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 
 def _eks_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if _stack(args.urn) not in _config(args, "prodStacks"):
+    if not _is_prod(args, args.urn):
         return
     vpc = args.props.get("vpcConfig") or {}
     cidrs = vpc.get("publicAccessCidrs") or []
@@ -103,7 +124,7 @@ RETIRED_CHARTS = {"ingress-nginx": "ingress-nginx stopped receiving fixes in Mar
 
 def _retired_ingress_in_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
     chart = str(args.props.get("chart", "")).rsplit("/", 1)[-1]
-    if chart in RETIRED_CHARTS and _stack(args.urn) in _config(args, "prodStacks"):
+    if chart in RETIRED_CHARTS and _is_prod(args, args.urn):
         report(f"Prod runs a retired ingress controller: {RETIRED_CHARTS[chart]}.", None)
 
 
@@ -111,7 +132,7 @@ DATA_TYPES = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:route53/zone:Zone"
 
 
 def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type in DATA_TYPES and _stack(args.urn) in _config(args, "prodStacks") and not args.opts.protect:
+    if args.resource_type in DATA_TYPES and _is_prod(args, args.urn) and not args.opts.protect:
         report(f"{args.name} holds data in prod and must be protected (`protect`): a destroy or a replacement "
                "would lose it.", None)
 
@@ -135,7 +156,7 @@ def _bucket_controls(args: StackValidationArgs, report: ReportViolation) -> None
 
 def _spot_only_in_prod(args: StackValidationArgs, report: ReportViolation) -> None:
     groups = [g for g in _resources(args, "aws:eks/nodeGroup:NodeGroup") if "NVIDIA" not in (g.props.get("amiType") or "")]
-    if groups and _stack(groups[0].urn) in _config(args, "prodStacks") and \
+    if groups and _is_prod(args, groups[0].urn) and \
             all(g.props.get("capacityType") == "SPOT" for g in groups):
         report("Prod general capacity is SPOT only: one reclaim wave can take every node.", None)
 

@@ -32,7 +32,7 @@ def backups(evaluation, type_: str):
 def test_the_backup_bucket_is_private_encrypted_versioned_and_kept_in_prod_only(stack):
     evaluation = stack_evaluation(stack)
     bucket, key = backups(evaluation, "aws:s3/bucket:Bucket"), backups(evaluation, "aws:kms/key:Key")
-    assert bucket.inputs["bucket"] == f"acme-{stack}-velero-123456789012-us-east-1"
+    assert bucket.inputs["bucket"] == f"acme-{stack}-velero-{evaluation.settings.account_id}-us-east-1"
     kept = stack == "prod"
     for resource in (bucket, key):
         assert (resource.protect, resource.retain_on_delete) == (kept, kept)

@@ -17,7 +17,7 @@ from tests.conftest import run_stack
 GENERAL = {"instanceTypes": ["m7i.large"], "minSize": 1, "maxSize": 3}
 GPU = {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}
 TEAM = {"namespaces": ["payments"], "quota": {"cpu": "8", "memory": "16Gi", "pods": "100"}}
-ADMIN = "arn:aws:iam::123456789012:role/platform-admin"
+ADMIN = "arn:aws:iam::111122223333:role/platform-admin"
 LIBRARY_WORDING = ("Input should", "valid dictionary", "instance of", "valid tuple", "items", "got \"None\"",
                    "String should match pattern", "^")
 

@@ -83,7 +83,7 @@ def test_prod_needs_three_on_demand_general_nodes():
 
 
 def test_a_gpu_only_cluster_is_rejected():
-    raw = {"environment": "dev", "nodeGroups": {"general": {"instanceTypes": ["g6.xlarge"], "gpu": True}}}
+    raw = {"environment": "dev", "accountId": "123456789012", "nodeGroups": {"general": {"instanceTypes": ["g6.xlarge"], "gpu": True}}}
     with pytest.raises(ConfigError) as caught:
         load("dev", raw, "us-east-1")
     assert "at least one non-GPU group" in str(caught.value)
@@ -104,8 +104,8 @@ def test_no_traceback_for_malformed_shapes():
     assert {"nodeGroups", "network", "tags.a"} <= set(problems)
 
 
-PAYMENTS = "arn:aws:iam::123456789012:role/payments-developers"
-ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admin"
+PAYMENTS = "arn:aws:iam::111122223333:role/payments-developers"
+ADMIN_ROLE = "arn:aws:iam::111122223333:role/platform-admin"
 
 
 @pytest.mark.parametrize("overrides, path", [

@@ -46,7 +46,7 @@ def test_secrets_are_encrypted_with_a_rotating_kms_key(any_stack):
 def test_admin_roles_get_cluster_admin_access_entries(any_stack):
     entries = any_stack.one(CLUSTER).inputs["accessEntries"]
     assert entries["admin-0"] == {
-        "principalArn": "arn:aws:iam::123456789012:role/platform-admin",
+        "principalArn": f"arn:aws:iam::{any_stack.settings.account_id}:role/platform-admin",
         "accessPolicies": {"cluster-admin": {"policyArn": CLUSTER_ADMIN_POLICY,
                                              "accessScope": {"type": "cluster"}}},
     }
@@ -65,8 +65,11 @@ def test_control_plane_log_group_exists_first_with_retention(stack, days, reques
 def test_vpc_cni_has_its_own_role_through_pod_identity(any_stack):
     role = any_stack.one("aws:iam/role:Role", f"acme-{any_stack.stack}-vpc-cni")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    account = any_stack.settings.account_id
     assert trust == [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                      "Action": ["sts:AssumeRole", "sts:TagSession"]}]
+                      "Action": ["sts:AssumeRole", "sts:TagSession"],
+                      "Condition": {"StringEquals": {"aws:SourceAccount": account}, "ArnEquals": {
+                          "aws:SourceArn": f"arn:aws:eks:us-east-1:{account}:cluster/acme-{any_stack.stack}"}}}]
     attachment = any_stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"acme-{any_stack.stack}-vpc-cni")
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
     association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"acme-{any_stack.stack}-vpc-cni")
@@ -130,7 +133,7 @@ def test_add_ons_overwrite_what_eks_installed_on_create_and_update(any_stack):
 
 
 def test_the_preview_role_reads_everything_but_secrets_and_release_secrets_in_platform_namespaces():
-    preview = "arn:aws:iam::123456789012:role/eks-platform-preview"
+    preview = "arn:aws:iam::777788889999:role/eks-platform-preview-prod"
     entries = run_stack("prod", previewRoleArn=preview).one(CLUSTER).inputs["accessEntries"]
     assert set(entries) == {"admin-0", "preview"}
     policies = entries["preview"]["accessPolicies"]

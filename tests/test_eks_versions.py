@@ -36,12 +36,12 @@ def test_extended_support_and_an_approaching_change_are_warned():
 
 def test_a_version_past_extended_support_is_rejected_naming_what_is_supported():
     with pytest.raises(ConfigError) as caught:
-        load("dev", {"environment": "dev", "kubernetesVersion": "1.32", "upgradePolicy": "EXTENDED"}, "us-east-1",
+        load("dev", {"environment": "dev", "accountId": "123456789012", "kubernetesVersion": "1.32", "upgradePolicy": "EXTENDED"}, "us-east-1",
              today=date(2027, 4, 1))
     (problem,) = caught.value.problems
     assert problem.path == "kubernetesVersion"
     assert "EKS support ended on 2027-03-23" in problem.message and "1.36" in problem.message
-    assert load("dev", {"environment": "dev", "kubernetesVersion": "1.32", "upgradePolicy": "EXTENDED"}, "us-east-1",
+    assert load("dev", {"environment": "dev", "accountId": "123456789012", "kubernetesVersion": "1.32", "upgradePolicy": "EXTENDED"}, "us-east-1",
                 today=date(2026, 11, 30)).config.kubernetes_version == "1.32"
 
 
@@ -53,7 +53,7 @@ def test_an_unknown_version_is_rejected():
 
 def test_an_extended_support_version_needs_the_extended_upgrade_policy():
     with pytest.raises(ConfigError) as caught:
-        load("dev", {"environment": "dev", "kubernetesVersion": "1.33"}, "us-east-1", today=date(2026, 11, 30))
+        load("dev", {"environment": "dev", "accountId": "123456789012", "kubernetesVersion": "1.33"}, "us-east-1", today=date(2026, 11, 30))
     (problem,) = caught.value.problems
     assert "EKS upgrades the cluster itself" in problem.message and "upgradePolicy: EXTENDED" in problem.message
     cluster = run_stack("dev", kubernetesVersion="1.33", upgradePolicy="EXTENDED").one("eks:index:Cluster").inputs

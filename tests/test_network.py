@@ -109,8 +109,8 @@ def test_flow_log_role_is_assumable_only_for_this_accounts_flow_logs(prod):
     role = next(r for r in prod.of_type("aws:iam/role:Role") if r.name.endswith("-flow-logs"))
     (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
-                                      "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"}}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": prod.settings.account_id},
+                                      "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:us-east-1:{prod.settings.account_id}:vpc-flow-log/*"}}
 
 
 def test_zones_eks_refuses_are_skipped_by_zone_id(prod):

@@ -42,7 +42,7 @@ GENEROUS = {code: 10000.0 for code in preflight.VCPU_QUOTAS.values()} | {preflig
 
 
 def settings(**raw):
-    return load("prod", {"environment": "prod", "adminRoleArns": [ADMIN],
+    return load("prod", {"environment": "prod", "accountId": "123456789012", "adminRoleArns": [ADMIN],
                          "ciRunner": {"githubRepo": "acme/eks-platform"}, **raw}, "us-east-1")
 
 
@@ -68,11 +68,12 @@ def test_a_ready_account_passes_every_check(aws):
 def test_every_failure_is_reported_with_what_to_do(aws):
     tight = {**GENEROUS, "L-1216C47A": 8.0, preflight.EIP_QUOTA: 2.0}
     checks = by_name(preflight.run_checks(settings(
-        adminRoleArns=["arn:aws:iam::999999999999:role/admin"], dns={"zoneName": "missing.example"},
+        accountId="999999999999", dns={"zoneName": "missing.example"},
         network={"availabilityZones": 3}), QuotaSession(tight)))
     failed = {name for name, c in checks.items() if not c.ok}
     assert failed == {"account", "vCPU quota on_demand standard", "Elastic IP quota", "DNS zone"}
-    assert "999999999999" in checks["account"].fix
+    assert checks["account"].detail == "credentials are for account 123456789012; the stack belongs to 999999999999"
+    assert "aws configure sso" in checks["account"].fix
     assert checks["vCPU quota on_demand standard"].detail == "max sizes need 24 vCPUs, quota is 8"
     assert "L-1216C47A" in checks["vCPU quota on_demand standard"].fix
     assert "createZone" in checks["DNS zone"].fix
@@ -162,7 +163,7 @@ def test_a_redeploy_does_not_count_the_stacks_own_nat_addresses_as_new(aws):
 ])
 def test_the_in_cluster_layer_must_be_reachable_from_where_the_deploy_runs(raw, ok, detail):
     config = {k: v for k, v in raw.items() if v is not None}
-    base = {"environment": "dev", "adminRoleArns": [ADMIN], **config}
+    base = {"environment": "dev", "accountId": "123456789012", "adminRoleArns": [ADMIN], **config}
     if "ciRunner" not in raw:
         base["ciRunner"] = {"githubRepo": "acme/eks-platform"}
     check = preflight._api_reach(load("prod", base, "us-east-1"))
@@ -202,3 +203,15 @@ def test_the_configured_version_is_checked_against_the_live_cluster(aws, live, c
                                        resourcesVpcConfig={"subnetIds": [subnet]})
     check = preflight._version_step(boto3.client("eks"), settings(kubernetesVersion=configured))
     assert (check.ok, check.detail) == (ok, detail)
+
+
+def test_a_wrong_credential_is_told_which_profile_reaches_the_stacks_account(aws, tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text("[profile acme-dev]\nsso_account_id = 111122223333\n\n"
+                      "[profile acme-prod]\nsso_account_id = 999999999999\nsso_role_name = Admin\n\n"
+                      "[profile prod-ci]\nrole_arn = arn:aws:iam::999999999999:role/ci\nsource_profile = acme-dev\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    checks = by_name(preflight.run_checks(settings(accountId="999999999999"), QuotaSession(GENEROUS)))
+    assert not checks["account"].ok
+    assert checks["account"].fix == ("use a profile of account 999999999999: export AWS_PROFILE=acme-prod "
+                                     "(also: prod-ci)")

@@ -64,7 +64,7 @@ def cluster(aws):
 
 
 def settings():
-    return load("prod", {"environment": "prod", "clusterName": "acme-prod"}, "us-east-1")
+    return load("prod", {"environment": "prod", "accountId": "123456789012", "clusterName": "acme-prod"}, "us-east-1")
 
 
 def node(name, group, ready=True):
@@ -100,7 +100,7 @@ def test_every_problem_shows_in_the_table(cluster):
 
 
 def test_missing_cluster_fails_without_touching_kubernetes(cluster):
-    other = load("dev", {"environment": "dev", "clusterName": "nope"}, "us-east-1")
+    other = load("dev", {"environment": "dev", "accountId": "123456789012", "clusterName": "nope"}, "us-east-1")
     api = FakeKubernetes([], [])
     rows = validate.validate(other, AddonSession({}), lambda c: api)
     assert [(r.kind, r.ok) for r in rows] == [("cluster", False)] and api.calls == 0

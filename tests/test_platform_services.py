@@ -203,7 +203,7 @@ def test_loki_mode_replicas_retention_and_caches(stack, mode, replicas, days, ca
 def test_loki_stores_in_its_bucket_through_irsa_without_keys(any_stack):
     env = any_stack.stack
     chart = values(any_stack, "loki")
-    bucket = f"acme-{env}-loki-123456789012-us-east-1"
+    bucket = f"acme-{env}-loki-{any_stack.settings.account_id}-us-east-1"
     assert chart["loki"]["storage"] == {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket,
                                                                       "admin": bucket},
                                         "s3": {"region": "us-east-1"}}
@@ -220,7 +220,7 @@ def test_loki_stores_in_its_bucket_through_irsa_without_keys(any_stack):
 
 def test_loki_role_is_scoped_to_its_bucket_and_key(any_stack):
     env = any_stack.stack
-    bucket_arn = f"arn:aws:s3:::acme-{env}-loki-123456789012-us-east-1"
+    bucket_arn = f"arn:aws:s3:::acme-{env}-loki-{any_stack.settings.account_id}-us-east-1"
     key = any_stack.one("aws:kms/key:Key", f"acme-{env}-logs")
     policy = json.loads(any_stack.one("aws:iam/rolePolicy:RolePolicy", f"acme-{env}-loki").inputs["policy"])
     assert policy["Statement"] == [
@@ -423,8 +423,8 @@ def test_bucket_names_fit_s3s_limit_for_any_cluster_name_and_region():
     evaluation = run_stack("prod", clusterName="x" * 40, region="ap-southeast-2")
     buckets = {b.name.rsplit("-", 1)[1]: b.inputs["bucket"] for b in evaluation.of_type("aws:s3/bucket:Bucket")}
     assert all(len(b) <= 63 for b in buckets.values())
-    assert buckets["logs"].endswith("-loki-123456789012-ap-southeast-2")
-    assert buckets["backups"].endswith("-velero-123456789012-ap-southeast-2")
+    assert buckets["logs"].endswith("-loki-777788889999-ap-southeast-2")
+    assert buckets["backups"].endswith("-velero-777788889999-ap-southeast-2")
 
 
 def test_releases_that_make_aws_resources_wait_on_delete_until_those_are_gone(dev, prod):

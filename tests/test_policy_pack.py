@@ -167,3 +167,38 @@ def test_data_in_prod_must_be_protected(type_):
     assert violations("prod-data-protected", type_, {}, stack="prod", protect=True) == []
     assert violations("prod-data-protected", type_, {}, stack="dev", protect=False) == []
     assert violations("prod-data-protected", "aws:ec2/vpc:Vpc", {}, stack="prod", protect=False) == []
+
+
+@pytest.fixture
+def prod_eu(tmp_path, monkeypatch):
+    """A stack `prod-eu` whose file says `environment: prod`, and `prod` whose file says dev: names mean nothing."""
+    import policy.policies as policies
+
+    (tmp_path / "Pulumi.prod-eu.yaml").write_text("config:\n  eks-platform:environment: prod\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  eks-platform:environment: dev\n")
+    monkeypatch.setattr(policies, "STACK_FILES", tmp_path)
+
+
+def test_prod_is_decided_by_the_stack_files_environment_not_its_name(prod_eu):
+    bucket = "aws:s3/bucket:Bucket"
+    assert violations("prod-data-protected", bucket, {}, stack="prod-eu")
+    assert violations("prod-data-protected", bucket, {}, stack="prod") == []
+    assert violations("eks-no-open-endpoint-in-prod", CLUSTER, {"vpcConfig": {"endpointPublicAccess": True}},
+                      stack="prod-eu")
+    assert violations("retired-ingress-controller", "kubernetes:helm.sh/v3:Release", {"chart": "ingress-nginx"},
+                      stack="prod-eu")
+    spot = resource("aws:eks/nodeGroup:NodeGroup", {"capacityType": "SPOT", "amiType": "AL2023_x86_64_STANDARD"},
+                    stack="prod-eu")
+    assert stack_violations("prod-not-spot-only", [spot])
+
+
+def test_a_stack_whose_environment_cannot_be_read_is_judged_as_prod(prod_eu):
+    assert violations("prod-data-protected", "aws:kms/key:Key", {}, stack="no-such-stack")
+
+
+def test_the_policy_config_can_name_the_environment(prod_eu):
+    found: list[str] = []
+    args = ResourceValidationArgs("aws:kms/key:Key", {}, urn("prod", "aws:kms/key:Key"), "r", options(False), None,
+                                  config={**DEFAULT_CONFIG, "environment": "prod"})
+    POLICIES["prod-data-protected"].validate(args, lambda message, urn=None: found.append(message))
+    assert found

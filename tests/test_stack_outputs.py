@@ -27,11 +27,11 @@ def test_exported_outputs(any_stack):
     assert set(outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
                             "publicSubnetIds", "privateSubnetIds", "nodeGroupNames", "grafanaAdminPassword",
                             "lokiBucket", "alertDelivery", "baseDomain", "grafanaUrl", "ciRunner", "edge",
-                            "nameServers", "backupBucket"}
+                            "nameServers", "backupBucket", "ciPreviewRunner"}
     assert outputs["clusterName"] == f"acme-{env}"
-    assert outputs["backupBucket"] == f"acme-{env}-velero-123456789012-us-east-1"
+    assert outputs["backupBucket"] == f"acme-{env}-velero-{any_stack.settings.account_id}-us-east-1"
     assert outputs["clusterEndpoint"].startswith("https://")
-    assert outputs["oidcProviderArn"].startswith("arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1")
+    assert outputs["oidcProviderArn"].startswith(f"arn:aws:iam::{any_stack.settings.account_id}:oidc-provider/oidc.eks.us-east-1")
     assert outputs["vpcId"] == f"vpc-acme-{env}"
     assert set(outputs["nodeGroupNames"]) == {"general", "gpu"}
     assert len(outputs["privateSubnetIds"]) == len(outputs["publicSubnetIds"])

@@ -20,7 +20,7 @@ def test_ebs_csi_addon_uses_its_own_role_trusted_by_exactly_its_service_account(
     issuer = f"oidc.eks.us-east-1.amazonaws.com/id/ACME-{env.upper()}"
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"] == [{
         "Effect": "Allow",
-        "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{issuer}"},
+        "Principal": {"Federated": f"arn:aws:iam::{any_stack.settings.account_id}:oidc-provider/{issuer}"},
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"StringEquals": {f"{issuer}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
                                        f"{issuer}:aud": "sts.amazonaws.com"}},

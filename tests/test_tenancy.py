@@ -36,7 +36,7 @@ def test_platform_namespaces_get_what_their_charts_need(prod):
 def test_access_is_the_edit_policy_scoped_to_exactly_the_teams_namespaces(prod):
     entries = team_resources(prod, "aws:eks/accessEntry:AccessEntry", "payments")
     assert [e.inputs for e in entries] == [{"clusterName": "acme-prod", "type": "STANDARD",
-                                            "principalArn": "arn:aws:iam::123456789012:role/payments-developers"}]
+                                            "principalArn": "arn:aws:iam::777788889999:role/payments-developers"}]
     (association,) = team_resources(prod, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "payments")
     assert association.inputs["policyArn"] == EDIT_POLICY
     assert association.inputs["accessScope"] == {"type": "namespace", "namespaces": ["payments", "payments-jobs"]}

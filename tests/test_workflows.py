@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
-from ops import gate
 from ops.stackfiles import PROJECT_DIR
+from stacks import trust
 from stacks.platform import runner_project
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
 RUNNER = "codebuild-eks-platform-{stack}-runner-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
+PREVIEW_RUNNER = "codebuild-eks-platform-{stack}-preview-runner-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 
 
@@ -28,7 +27,7 @@ def load(name: str) -> dict:
 
 
 def steps_using(job: dict, action: str) -> list[dict]:
-    return [s for s in job["steps"] if s.get("uses", "").startswith(action)]
+    return [s for s in job.get("steps", []) if s.get("uses", "").startswith(action)]
 
 
 def runs(job: dict) -> list[str]:
@@ -78,36 +77,41 @@ def test_workflows_grant_nothing_by_default_and_jobs_only_what_they_use():
         assert "secrets" not in job or job["secrets"] != "inherit"
 
 
-def test_pull_requests_test_then_preview_every_stack_from_its_runner_as_the_preview_role():
+def test_pull_requests_preview_every_stack_of_the_stack_files_from_its_preview_runner():
     workflow = load("pull-request.yml")
     assert list(workflow["on"]) == ["pull_request"]
     preview = workflow["jobs"]["preview"]
-    assert preview["needs"] == "test"
+    assert preview["needs"] == ["test", "stacks"]
     assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"  # no forks
-    assert preview["runs-on"] == RUNNER.format(stack="${{ matrix.stack }}")
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
+    assert preview["runs-on"] == PREVIEW_RUNNER.format(stack="${{ matrix.stack }}")
+    assert preview["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
+    assert 'python -m ops.gate --matrix' in workflow["jobs"]["stacks"]["steps"][-1]["run"]
+    assert preview["environment"] == "${{ matrix.preview-environment }}"  # prod: waits for approval
     (aws,) = steps_using(preview, "aws-actions/configure-aws-credentials@")
-    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    assert aws["with"] == {"role-to-assume": "${{ matrix.preview-role }}", "aws-region": "${{ matrix.region }}"}
     (pulumi,) = steps_using(preview, "pulumi/actions@")
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["cloud-url"] == "${{ matrix.backend }}"
     assert pulumi["with"]["comment-on-pr"] is True and pulumi["with"]["suppress-outputs"] is True
-    assert "environment" not in preview
 
 
-def test_main_deploys_dev_then_staging_then_prod_through_the_reusable_workflow():
+def test_main_deploys_every_stack_one_at_a_time_in_promotion_order_through_the_reusable_workflow():
     jobs = load("deploy.yml")["jobs"]
-    assert (jobs["dev"]["needs"], jobs["staging"]["needs"], jobs["prod"]["needs"]) == ("test", "dev", "staging")
-    for stack in ("dev", "staging", "prod"):
-        assert jobs[stack]["uses"] == "./.github/workflows/pulumi-up.yml" and jobs[stack]["with"] == {"stack": stack}
+    deploy = jobs["deploy"]
+    assert deploy["needs"] == "stacks" and jobs["stacks"]["needs"] == "test"
+    assert deploy["strategy"] == {"max-parallel": 1, "fail-fast": True,
+                                  "matrix": "${{ fromJSON(needs.stacks.outputs.matrix) }}"}
+    assert deploy["uses"] == "./.github/workflows/pulumi-up.yml" and deploy["with"] == {"stack": "${{ matrix.stack }}"}
 
 
 def test_a_deploy_is_gated_previewed_approved_then_applies_exactly_the_plan_from_the_runner():
     jobs = load("pulumi-up.yml")["jobs"]
     gate_job, preview, up = jobs["gate"], jobs["preview"], jobs["up"]
-    assert 'python3 -m ops.gate --stack "$STACK"' in runs(gate_job)
+    assert 'python -m ops.gate --stack "$STACK"' in gate_job["steps"][-1]["run"]
     assert gate_job["permissions"]["actions"] == "read" and "environment" not in gate_job
-    assert preview["needs"] == "gate" and up["needs"] == "preview"
-    assert "environment" not in preview and up["environment"] == "${{ inputs.stack }}"
+    assert preview["needs"] == "gate" and up["needs"] == ["gate", "preview"]
+    assert preview["environment"] == "${{ needs.gate.outputs.preview_environment }}"
+    assert up["environment"] == "${{ inputs.stack }}"
     runner = RUNNER.format(stack="${{ inputs.stack }}")
     assert preview["runs-on"] == runner and up["runs-on"] == runner
     (saved,) = steps_using(preview, "pulumi/actions@")
@@ -115,8 +119,10 @@ def test_a_deploy_is_gated_previewed_approved_then_applies_exactly_the_plan_from
     assert saved["with"]["comment-on-summary"] is True
     (applied,) = steps_using(up, "pulumi/actions@")
     assert applied["with"]["command"] == "up" and applied["with"]["plan"] == "plan.json"
-    assert steps_using(preview, "aws-actions/")[0]["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
-    assert steps_using(up, "aws-actions/")[0]["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert steps_using(preview, "aws-actions/")[0]["with"]["role-to-assume"] == "${{ needs.gate.outputs.preview_role }}"
+    assert steps_using(up, "aws-actions/")[0]["with"]["role-to-assume"] == "${{ needs.gate.outputs.deploy_role }}"
+    outputs = gate_job["outputs"]
+    assert outputs["deploy_role"] == "${{ steps.gate.outputs.deploy-role }}"
     order = runs(up)
     download = next(i for i, r in enumerate(order) if r.startswith("actions/download-artifact@"))
     preflight = order.index('venv/bin/python -m ops preflight --stack "$STACK"')
@@ -124,6 +130,31 @@ def test_a_deploy_is_gated_previewed_approved_then_applies_exactly_the_plan_from
     validate = order.index('venv/bin/python -m ops validate --stack "$STACK" --wait 15m')
     assert download < preflight < apply < validate
     assert up["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
+
+
+def test_the_workflows_the_roles_trust_are_the_ones_that_assume_them():
+    deploying, previewing = set(), set()
+    for workflow, _, job in all_jobs():
+        for step in steps_using(job, "aws-actions/configure-aws-credentials@"):
+            role = step["with"]["role-to-assume"]
+            (deploying if "deploy_role" in role else previewing).add(workflow)
+    assert deploying == set(trust.DEPLOY_WORKFLOWS)
+    assert previewing == {trust.PULL_REQUEST_WORKFLOW, trust.PREVIEW_ON_MAIN_WORKFLOW}
+    names = {path.name: load(path.name)["name"] for path in WORKFLOWS.glob("*.yml")}
+    on_deploy_runner = {names[w] for w, _, job in all_jobs() if "-runner-${{" in str(job.get("runs-on"))
+                        and "preview-runner" not in str(job.get("runs-on"))}
+    callers = {names[w] for w, _, job in all_jobs() if job.get("uses") == "./.github/workflows/pulumi-up.yml"}
+    assert (on_deploy_runner - {"pulumi-up"}) | callers == set(trust.DEPLOY_RUNNER_WORKFLOWS)
+    assert {names[w] for w, _, job in all_jobs() if "preview-runner" in str(job.get("runs-on"))} == set(
+        trust.PREVIEW_RUNNER_WORKFLOWS)
+
+
+def test_workflows_take_the_stack_from_the_stack_files_not_a_list():
+    for path in WORKFLOWS.glob("*.yml"):
+        text = path.read_text()
+        assert "[dev, staging, prod]" not in text and "options:" not in text, path.name
+    assert (PROJECT_DIR / "ops" / "gate-requirements.txt").read_text().strip() in \
+        (PROJECT_DIR / "requirements.txt").read_text().splitlines()
 
 
 def test_a_new_stack_is_created_without_its_in_cluster_layer_from_a_hosted_runner():
@@ -138,7 +169,7 @@ def test_a_new_stack_is_created_without_its_in_cluster_layer_from_a_hosted_runne
 def test_destroy_removes_the_in_cluster_layer_from_the_runner_before_the_aws_layer_and_the_runner():
     jobs = load("destroy.yml")["jobs"]
     first, second = jobs["in-cluster-layer"], jobs["aws-layer"]
-    assert first["runs-on"] == RUNNER.format(stack="${{ inputs.stack }}") and second["needs"] == "in-cluster-layer"
+    assert first["runs-on"] == RUNNER.format(stack="${{ inputs.stack }}") and second["needs"] == ["gate", "in-cluster-layer"]
     assert "pulumi config set eks-platform:inClusterLayer false" in first["steps"][-1]["run"]
     assert second["runs-on"] == "ubuntu-latest"  # the runner is destroyed in this job
     order = runs(second)
@@ -149,46 +180,8 @@ def test_destroy_removes_the_in_cluster_layer_from_the_runner_before_the_aws_lay
     assert order[-1] == 'venv/bin/python -m ops cleanup --stack "$STACK" --yes'
 
 
-def test_the_runner_label_the_workflows_use_is_the_project_the_stack_creates(prod):
-    assert prod.one("aws:codebuild/project:Project").inputs["name"] == runner_project("prod")
+def test_the_runner_labels_the_workflows_use_are_the_projects_the_stack_creates(prod):
+    names = {r.inputs["name"] for r in prod.of_type("aws:codebuild/project:Project")}
+    assert names == {runner_project("prod"), runner_project("prod", "preview")}
     assert prod.outputs["ciRunner"] == RUNNER.format(stack="prod")
-
-
-@pytest.mark.parametrize("environment, stack, expected", [
-    (None, "prod", ["does not exist"]),
-    ({"protection_rules": [], "deployment_branch_policy": None}, "prod", ["no required reviewers", "any branch"]),
-    ({"protection_rules": [{"type": "required_reviewers", "reviewers": [{"type": "User"}]}],
-      "deployment_branch_policy": {"protected_branches": True}}, "staging", []),
-    (None, "dev", []),
-])
-def test_the_gate_fails_closed(environment, stack, expected):
-    found = gate.problems(environment, stack)
-    assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found))
-
-
-def test_the_gate_reads_the_environment_from_the_github_api():
-    import http.server
-    import threading
-
-    class Api(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            known = self.path == "/repos/acme/eks-platform/environments/prod"
-            body = json.dumps({"protection_rules": [{"type": "required_reviewers", "reviewers": [{}]}],
-                               "deployment_branch_policy": {"custom_branch_policies": True}}).encode()
-            self.send_response(200 if known and self.headers["Authorization"] == "Bearer t" else 404)
-            self.end_headers()
-            self.wfile.write(body if known else b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        environ = {"GITHUB_API_URL": f"http://127.0.0.1:{server.server_port}", "GITHUB_TOKEN": "t",
-                   "GITHUB_REPOSITORY": "acme/eks-platform"}
-        out, err = io.StringIO(), io.StringIO()
-        assert gate.main("prod", out, err, environ) == 0
-        assert gate.main("staging", out, err, environ) == 1 and "does not exist" in err.getvalue()
-    finally:
-        server.shutdown()
+    assert prod.outputs["ciPreviewRunner"] == PREVIEW_RUNNER.format(stack="prod")

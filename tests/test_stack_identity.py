@@ -1,0 +1,111 @@
+"""A stack belongs to one account and fences its own roles: the provider refuses other credentials, every role
+it creates carries the boundary, and the config that would break the trust model is refused up front."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+
+from ops import plan
+from ops.stackfiles import PROJECT_DIR
+from stacks import trust
+from tests.conftest import STACKS, run_stack, stack_evaluation, stack_variant
+
+ROLE = "aws:iam/role:Role"
+
+
+def problems(evaluation) -> dict[str, str]:
+    return {p.path: p.message for p in evaluation.error.problems}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_aws_provider_refuses_credentials_of_any_other_account(stack):
+    evaluation = stack_evaluation(stack)
+    (provider,) = [r for r in evaluation.registrations if r.type == "pulumi:providers:aws"]
+    # provider inputs travel as JSON text, as the engine hands them to the provider
+    assert json.loads(provider.inputs["allowedAccountIds"]) == [evaluation.settings.account_id]
+
+
+def test_the_example_stacks_live_in_three_accounts():
+    assert len({stack_evaluation(s).settings.account_id for s in STACKS}) == 3
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_role_the_stack_creates_carries_its_boundary_even_inside_pulumi_eks(stack):
+    evaluation = stack_evaluation(stack)
+    roles = evaluation.of_type(ROLE)
+    boundary = trust.boundary_arn(evaluation.settings.account_id, stack)
+    assert {r.inputs.get("permissionsBoundary") for r in roles} == {boundary}
+    assert any(r.name.endswith("-eksRole") for r in roles)  # the cluster role pulumi-eks makes
+    kinds = {r.name.rsplit("-", 1)[-1] for r in roles}
+    assert {"node", "runner", "logs", "loki", "velero", "cni", "csi"} & kinds
+
+
+def test_a_boundary_of_the_users_own_replaces_bootstraps():
+    own = "arn:aws:iam::111122223333:policy/corp-boundary"
+    evaluation = stack_variant("dev", ci={"permissionsBoundaryArn": own})
+    assert {r.inputs["permissionsBoundary"] for r in evaluation.of_type(ROLE)} == {own}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_workload_identities_trust_only_this_accounts_cluster(stack):
+    evaluation = stack_evaluation(stack)
+    account, cluster = evaluation.settings.account_id, evaluation.settings.cluster_name
+    pod_roles = [r for r in evaluation.of_type(ROLE) if "pods.eks.amazonaws.com" in r.inputs.get("assumeRolePolicy", "")]
+    assert len(pod_roles) >= 3  # vpc-cni, load balancer controller, Velero (and team identities)
+    for role in pod_roles:
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}, "ArnEquals": {
+            "aws:SourceArn": f"arn:aws:eks:us-east-1:{account}:cluster/{cluster}"}}, role.name
+
+
+def test_a_stack_without_an_account_is_told_how_to_find_it():
+    found = problems(run_stack("dev", accountId=None))
+    assert "get-caller-identity --query Account" in found["accountId"]
+
+
+@pytest.mark.parametrize("value, hint", [("12345", "quote it"), ("abcdefabcdef", "12-digit"),
+                                          ("1234567890123", "12-digit")])
+def test_an_account_that_is_not_twelve_digits_is_refused(value, hint):
+    assert hint in problems(run_stack("dev", accountId=value))["accountId"]
+
+
+def test_every_identity_mistake_is_reported_at_once():
+    evaluation = run_stack("prod", ci={"permissionsBoundaryArn": "arn:aws:iam::777788889999:role/not-a-policy"},
+                           previewRoleArn="arn:aws:iam::777788889999:role/eks-platform-preview",
+                           clusterName="eks-platform-deploy-x",
+                           teams={"payments": {"namespaces": ["payments"], "quota": {"cpu": "1", "memory": "1Gi",
+                                                                                     "pods": "10"},
+                                               "serviceAccounts": {"app": {"policyArns": [
+                                                   "arn:aws:iam::aws:policy/AdministratorAccess",
+                                                   "arn:aws:iam::aws:policy/PowerUserAccess",
+                                                   "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess",
+                                                   "arn:aws:iam::aws:policy/IAMFullAccess"]}}}})
+    found = problems(evaluation)
+    assert "IAM policy ARN" in found["ci.permissionsBoundaryArn"]
+    assert "automatic preview role" in found["previewRoleArn"]
+    assert "CI identities" in found["clusterName"]
+    sa = "teams.payments.serviceAccounts.app.policyArns"
+    assert {k for k in found if k.startswith(sa)} == {f"{sa}[0]", f"{sa}[1]", f"{sa}[3]"}
+    assert "AdministratorAccess would make" in found[f"{sa}[0]"] and "IAMFullAccess would make" in found[f"{sa}[3]"]
+    assert evaluation.registrations == []
+
+
+def test_a_preview_role_of_another_account_is_refused():
+    found = problems(run_stack("dev", previewRoleArn="arn:aws:iam::777788889999:role/eks-platform-preview"))
+    assert "stack's account 111122223333" in found["previewRoleArn"]
+
+
+def test_a_prod_stack_sharing_an_account_with_dev_is_warned_naming_both(tmp_path):
+    for stack in ("dev", "prod"):
+        shutil.copy(PROJECT_DIR / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
+    dev = (tmp_path / "Pulumi.dev.yaml").read_text().replace("111122223333", "777788889999")
+    (tmp_path / "Pulumi.dev.yaml").write_text(dev)
+    out, err = io.StringIO(), io.StringIO()
+    assert plan.main("prod", out, err, project_dir=tmp_path) == 0
+    assert ("prod stack 'prod' shares account 777788889999 with non-prod stack 'dev'") in err.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    assert plan.main("prod", out, err) == 0 and "shares account" not in err.getvalue()  # the examples do not
