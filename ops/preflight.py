@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from components.network import pick_zones, supported_zones
 from ops.secrets_provider import current
 from ops.stackfiles import PROJECT_DIR, settings_or_report
-from stacks import eks_versions
+from stacks import eks_versions, trust
 from stacks.platform import runner_project
 from stacks.rules import access_principals
 from stacks.config import NAMESPACE, Settings
@@ -145,6 +145,7 @@ def run_checks(settings: Settings, session: boto3.session.Session, today: date |
                         "remove it from adminRoleArns, teams and previewRoleArn: EKS gives the creator an access "
                         "entry and refuses a second one (409 ResourceInUseException)"))
 
+    checks.append(boundary_check(settings, session.client("iam")))
     checks.append(_api_reach(settings))
     checks.append(_version_step(session.client("eks", region_name=region), settings))
     notice = eks_versions.notice(cfg.kubernetes_version, today or date.today())
@@ -220,11 +221,31 @@ def render(checks: list[Check]) -> str:
 
 
 def secrets_provider_check(stack: str, project_dir: Path = PROJECT_DIR) -> Check:
-    """CI cannot answer a passphrase prompt: the stack file must name the KMS secrets provider and its key."""
+    """CI cannot answer a passphrase prompt: the stack file must name a KMS secrets provider and its key; a key
+    that is not the stack's own (`alias/eks-platform-secrets-<stack>`) is warned: other stacks may decrypt it."""
     found = current((project_dir / f"Pulumi.{stack}.yaml").read_text())
-    ok = found.get("secretsprovider", "").startswith("awskms://") and bool(found.get("encryptedkey"))
-    return Check("secrets provider", ok, found.get("secretsprovider", "none: Pulumi would ask for a passphrase"),
-                 f"run `python -m ops bootstrap --bucket ... --stack {stack}` and commit Pulumi.{stack}.yaml")
+    provider = found.get("secretsprovider", "")
+    ok = provider.startswith("awskms://") and bool(found.get("encryptedkey"))
+    if ok and not provider.startswith(f"awskms://{trust.secrets_key_alias(stack)}?"):
+        return Check("secrets provider", True, f"{provider} is not the stack's own key {trust.secrets_key_alias(stack)}: "
+                     f"run `python -m ops bootstrap --stack {stack}`, which prints the commands that move the secrets",
+                     warn=True)
+    return Check("secrets provider", ok, provider or "none: Pulumi would ask for a passphrase",
+                 f"run `python -m ops bootstrap --stack {stack}` and commit Pulumi.{stack}.yaml")
+
+
+def boundary_check(settings: Settings, iam) -> Check:
+    """Every role the stack creates carries the boundary: it must exist before the first `pulumi up`."""
+    arn = settings.permissions_boundary_arn
+    try:
+        iam.get_policy(PolicyArn=arn)
+    except ClientError as error:
+        missing = error.response["Error"]["Code"] == "NoSuchEntity"
+        return Check("permissions boundary", False, f"{arn} {'does not exist' if missing else 'could not be read'}",
+                     f"run `python -m ops bootstrap --stack {settings.stack} --github-repo OWNER/REPO`, or set "
+                     f"{NAMESPACE}:ci.permissionsBoundaryArn to your own" if missing else
+                     "allow iam:GetPolicy to these credentials")
+    return Check("permissions boundary", True, f"{arn}: on every role the stack creates")
 
 
 def main(stack: str, out: TextIO, err: TextIO, session: boto3.session.Session | None = None) -> int:

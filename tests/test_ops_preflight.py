@@ -50,7 +50,13 @@ def by_name(checks):
     return {c.name: c for c in checks}
 
 
+def with_boundary():
+    boto3.client("iam").create_policy(PolicyName="eks-platform-boundary-prod", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+
+
 def test_a_ready_account_passes_every_check(aws):
+    with_boundary()
     boto3.client("route53").create_hosted_zone(Name="example.com", CallerReference="x")
     session = QuotaSession(GENEROUS)
     checks = preflight.run_checks(settings(
@@ -58,7 +64,7 @@ def test_a_ready_account_passes_every_check(aws):
         nodeGroups={"gpu": {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}}), session)
     assert all(c.ok for c in checks), preflight.render(checks)
     names = by_name(checks)
-    assert {"account", "deploying identity", "API endpoint reach", "Kubernetes version step", "Kubernetes version",
+    assert {"account", "deploying identity", "permissions boundary", "API endpoint reach", "Kubernetes version step", "Kubernetes version",
             "availability zones", "node group general: instance types", "node group gpu: instance types",
             "vCPU quota on_demand standard", "vCPU quota on_demand g", "Elastic IP quota", "DNS zone"} == set(names)
     assert names["vCPU quota on_demand g"].detail == "max sizes need 8 vCPUs, quota is 10000"
@@ -71,7 +77,8 @@ def test_every_failure_is_reported_with_what_to_do(aws):
         accountId="999999999999", dns={"zoneName": "missing.example"},
         network={"availabilityZones": 3}), QuotaSession(tight)))
     failed = {name for name, c in checks.items() if not c.ok}
-    assert failed == {"account", "vCPU quota on_demand standard", "Elastic IP quota", "DNS zone"}
+    assert failed == {"account", "permissions boundary", "vCPU quota on_demand standard", "Elastic IP quota", "DNS zone"}
+    assert "ops bootstrap --stack prod --github-repo" in checks["permissions boundary"].fix
     assert checks["account"].detail == "credentials are for account 123456789012; the stack belongs to 999999999999"
     assert "aws configure sso" in checks["account"].fix
     assert checks["vCPU quota on_demand standard"].detail == "max sizes need 24 vCPUs, quota is 8"
@@ -185,7 +192,12 @@ def test_a_stack_file_without_the_kms_secrets_provider_fails(tmp_path):
     assert not check.ok and "passphrase" in check.detail and "ops bootstrap" in check.fix
     (tmp_path / "Pulumi.dev.yaml").write_text("secretsprovider: awskms://alias/x?region=us-east-1\n"
                                              "encryptedkey: AQID\nconfig: {}\n")
-    assert preflight.secrets_provider_check("dev", tmp_path).ok
+    shared = preflight.secrets_provider_check("dev", tmp_path)
+    assert shared.ok and shared.warn and "not the stack's own key alias/eks-platform-secrets-dev" in shared.detail
+    (tmp_path / "Pulumi.dev.yaml").write_text("secretsprovider: awskms://alias/eks-platform-secrets-dev?region=us-east-1"
+                                             "\nencryptedkey: AQID\nconfig: {}\n")
+    own = preflight.secrets_provider_check("dev", tmp_path)
+    assert own.ok and not own.warn
 
 
 @pytest.mark.parametrize("live, configured, ok, detail", [
