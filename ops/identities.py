@@ -134,6 +134,10 @@ def deploy_policy(partition: str = "aws") -> dict:
     return _document(
         {"Sid": "ManagePlatform", "Effect": "Allow", "Action": [f"{s}:*" for s in DEPLOY_SERVICES], "Resource": "*"},
         {"Sid": "ReadQuotas", "Effect": "Allow", "Action": ["servicequotas:GetServiceQuota"], "Resource": "*"},
+        {"Sid": "RunnerSourceConnection", "Effect": "Allow", "Resource": "*", "Action": [
+            "codeconnections:GetConnection", "codeconnections:GetConnectionToken", "codeconnections:UseConnection",
+            "codestar-connections:GetConnection", "codestar-connections:GetConnectionToken",
+            "codestar-connections:UseConnection"]},
         {"Sid": "PublicParameters", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
          "Resource": f"arn:{partition}:ssm:*::parameter/aws/service/*"},
     )

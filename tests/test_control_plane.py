@@ -68,8 +68,10 @@ def test_vpc_cni_has_its_own_role_through_pod_identity(any_stack):
     account = any_stack.settings.account_id
     assert trust == [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
                       "Action": ["sts:AssumeRole", "sts:TagSession"],
-                      "Condition": {"StringEquals": {"aws:SourceAccount": account}, "ArnEquals": {
-                          "aws:SourceArn": f"arn:aws:eks:us-east-1:{account}:cluster/acme-{any_stack.stack}"}}}]
+                      "Condition": {"StringEquals": {
+                          "aws:SourceAccount": account, "aws:RequestTag/eks-cluster-name": f"acme-{any_stack.stack}",
+                          "aws:RequestTag/kubernetes-namespace": "kube-system",
+                          "aws:RequestTag/kubernetes-service-account": "aws-node"}}}]
     attachment = any_stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"acme-{any_stack.stack}-vpc-cni")
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
     association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"acme-{any_stack.stack}-vpc-cni")

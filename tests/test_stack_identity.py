@@ -12,6 +12,7 @@ import pytest
 from ops import plan
 from ops.stackfiles import PROJECT_DIR, account_sharing_warnings
 from stacks import trust
+from tests.iam_policy import Request, decision
 from tests.conftest import STACKS, run_stack, stack_evaluation, stack_variant
 
 ROLE = "aws:iam/role:Role"
@@ -56,10 +57,19 @@ def test_workload_identities_trust_only_this_accounts_cluster(stack):
     account, cluster = evaluation.settings.account_id, evaluation.settings.cluster_name
     pod_roles = [r for r in evaluation.of_type(ROLE) if "pods.eks.amazonaws.com" in r.inputs.get("assumeRolePolicy", "")]
     assert len(pod_roles) >= 3  # vpc-cni, load balancer controller, Velero (and team identities)
+    associations = {a.inputs["roleArn"]: a.inputs for a in evaluation.of_type(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
     for role in pod_roles:
         (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}, "ArnEquals": {
-            "aws:SourceArn": f"arn:aws:eks:us-east-1:{account}:cluster/{cluster}"}}, role.name
+        association = associations[role.outputs["arn"]]
+        assert statement["Condition"] == {"StringEquals": {
+            "aws:SourceAccount": account, "aws:RequestTag/eks-cluster-name": cluster,
+            "aws:RequestTag/kubernetes-namespace": association["namespace"],
+            "aws:RequestTag/kubernetes-service-account": association["serviceAccount"]}}, role.name
+        other_sa = Request("sts:AssumeRole", principal=None, context={
+            "aws:SourceAccount": account, "aws:RequestTag/eks-cluster-name": cluster,
+            "aws:RequestTag/kubernetes-namespace": "payments", "aws:RequestTag/kubernetes-service-account": "default"})
+        assert decision(json.loads(role.inputs["assumeRolePolicy"]), other_sa) == "implicit"
 
 
 def test_a_stack_without_an_account_is_told_how_to_find_it():
