@@ -41,11 +41,18 @@ class IngressArgs:
 REDIRECT_PORT = 2443
 
 
+# A shared edge that a tenant's objects cannot turn against another: no Service of type ExternalName as a
+# backend (a relay into other namespaces), no host-less catch-all Ingress, no snippet annotations, and no
+# annotation riskier than Medium (the platform's own, the source allow-list, is Medium).
+HARDENING_ARGS = {"disable-svc-external-name": "true", "disable-catch-all": "true"}
+HARDENING_CONFIG = {"allow-snippet-annotations": "false", "annotations-risk-level": "Medium"}
+
+
 def _terminate_tls(controller: dict[str, Any]) -> None:
     controller["service"]["targetPorts"] = {"http": "tohttps", "https": "http"}
     controller["containerPort"] = {"http": 80, "https": 443, "tohttps": REDIRECT_PORT}
-    controller["config"] = {"http-snippet": f"server {{\n  listen {REDIRECT_PORT};\n"
-                                            "  return 308 https://$host$request_uri;\n}\n"}
+    controller["config"]["http-snippet"] = (f"server {{\n  listen {REDIRECT_PORT};\n"
+                                            "  return 308 https://$host$request_uri;\n}\n")
 
 
 def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> dict[str, Any]:
@@ -59,6 +66,7 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
                               "createSecretJob": job, "patchWebhookJob": job,
                               "patch": {"priorityClassName": CLUSTER_CRITICAL}},
         "ingressClassResource": {"name": INGRESS_CLASS, "default": True},
+        "extraArgs": dict(HARDENING_ARGS), "allowSnippetAnnotations": False, "config": dict(HARDENING_CONFIG),
         "service": {"type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS, "annotations": annotations},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",

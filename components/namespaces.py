@@ -14,10 +14,10 @@ def pod_security_labels(enforce: str, warn: str | None = None) -> dict[str, str]
 
 
 def namespace(name: str, opts: pulumi.ResourceOptions, pod_security: str = "baseline",
-              labels: dict[str, str] | None = None, resource_name: str | None = None) -> k8s.core.v1.Namespace:
+              labels: dict[str, str] | None = None, resource_name: str | None = None,
+              annotations: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
     """A namespace enforcing `pod_security` (privileged, baseline, restricted), warning at `restricted`."""
-    return k8s.core.v1.Namespace(
-        resource_name or name,
-        metadata={"name": name, "labels": {**(labels or {}), **pod_security_labels(pod_security, "restricted")}},
-        opts=opts,
-    )
+    metadata = {"name": name, "labels": {**(labels or {}), **pod_security_labels(pod_security, "restricted")}}
+    if annotations:
+        metadata["annotations"] = annotations
+    return k8s.core.v1.Namespace(resource_name or name, metadata=metadata, opts=opts)

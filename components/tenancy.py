@@ -1,10 +1,14 @@
 """Tenancy: a team's share of the cluster.
 
-Per team: its namespaces (labelled with the team, Pod Security `baseline` enforced, `restricted` warned
-and audited), EKS access entries giving the team's IAM roles the edit policy in exactly those
-namespaces, a ResourceQuota and LimitRange per namespace, NetworkPolicies that deny ingress except
-from the same namespace, the edge and monitoring, and for each of its workload identities a service
-account whose pods get an IAM role with the listed policies through EKS Pod Identity (no keys).
+Per team: its namespaces (labelled with the team, Pod Security `restricted` enforced unless the team
+chose `baseline`, `restricted` warned and audited; annotated with the hosts the team owns and labelled
+when it may have load balancers, both read by the tenant admission policies), EKS access entries giving
+the team's IAM roles the edit policy in exactly those namespaces (and the tenants' Kubernetes group), a
+ResourceQuota and LimitRange per namespace with a quota of no `system-*` priority pods, NetworkPolicies
+that deny ingress except from the same namespace, the edge and monitoring, and for each of its workload
+identities a service account whose pods get an IAM role with the listed policies through EKS Pod
+Identity (no keys). Every object the platform makes in a team namespace carries `eks-platform.io/managed`,
+which the admission policies keep out of the tenants' hands.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.admission import HOSTNAMES_ANNOTATION, LOAD_BALANCERS_LABEL, MANAGED, TEAM_LABEL, TENANT_GROUP
 from components.helm import waits_like
 from components.isolation import Allow, Peer, policies
 from components.namespaces import namespace
@@ -29,6 +34,7 @@ RESERVED_NAMESPACES = ("default", "kube-public", "kube-node-lease", *PLATFORM_NA
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 DEFAULT_LIMITS = {"cpu": "1", "memory": "512Mi"}
+SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
 
 
 @dataclass
@@ -55,11 +61,17 @@ class TeamArgs:
     role_arns: Sequence[str] = ()
     allowed_namespaces: Sequence[str] = field(default_factory=list)
     workload_identities: Sequence[WorkloadIdentity] = ()
+    hostnames: Sequence[str] = ()
+    allow_load_balancers: bool = False
+    pod_security: str = "restricted"
 
 
 def network_policies(namespace: str, allowed_namespaces: Sequence[str]) -> list[dict]:
     """Deny all ingress, then allow the same namespace and each allowed namespace."""
-    return policies(namespace, [Allow(f"from-{ns}", [Peer(namespace=ns)]) for ns in allowed_namespaces])
+    found = policies(namespace, [Allow(f"from-{ns}", [Peer(namespace=ns)]) for ns in allowed_namespaces])
+    for policy in found:
+        policy["metadata"]["labels"] = dict(MANAGED)
+    return found
 
 
 class Team(pulumi.ComponentResource):
@@ -67,19 +79,28 @@ class Team(pulumi.ComponentResource):
         super().__init__("eks-platform:tenancy:Team", name, None, opts)
         self._namespaces: list[pulumi.Resource] = []
         for ns in args.namespaces:
-            team_namespace = namespace(ns, pulumi.ResourceOptions(parent=self), pod_security="baseline",
-                                       labels={"team": name}, resource_name=f"{name}-{ns}")
+            labels = {TEAM_LABEL: name, **({LOAD_BALANCERS_LABEL: "allowed"} if args.allow_load_balancers else {})}
+            team_namespace = namespace(ns, pulumi.ResourceOptions(parent=self), pod_security=args.pod_security,
+                                       labels=labels, resource_name=f"{name}-{ns}",
+                                       annotations={HOSTNAMES_ANNOTATION: ",".join(args.hostnames)})
             self._namespaces.append(team_namespace)
             in_namespace = waits_like(self, opts, team_namespace)
             k8s.core.v1.ResourceQuota(
-                f"{name}-{ns}-quota", metadata={"name": "team-quota", "namespace": ns},
+                f"{name}-{ns}-quota", metadata={"name": "team-quota", "namespace": ns, "labels": MANAGED},
                 spec={"hard": {"requests.cpu": args.quota.cpu, "limits.cpu": args.quota.cpu,
                                "requests.memory": args.quota.memory, "limits.memory": args.quota.memory,
                                "pods": args.quota.pods}},
                 opts=in_namespace,
             )
+            k8s.core.v1.ResourceQuota(
+                f"{name}-{ns}-system-priority", metadata={"name": "no-system-priority", "namespace": ns,
+                                                           "labels": MANAGED},
+                spec={"hard": {"pods": "0"}, "scopeSelector": {"matchExpressions": [
+                    {"scopeName": "PriorityClass", "operator": "In", "values": list(SYSTEM_PRIORITY_CLASSES)}]}},
+                opts=in_namespace,
+            )
             k8s.core.v1.LimitRange(
-                f"{name}-{ns}-limits", metadata={"name": "container-defaults", "namespace": ns},
+                f"{name}-{ns}-limits", metadata={"name": "container-defaults", "namespace": ns, "labels": MANAGED},
                 spec={"limits": [{"type": "Container", "defaultRequest": DEFAULT_REQUESTS, "default": DEFAULT_LIMITS}]},
                 opts=in_namespace,
             )
@@ -90,7 +111,8 @@ class Team(pulumi.ComponentResource):
         for arn in args.role_arns:
             role = arn.rsplit("/", 1)[1]
             entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=arn,
-                                        type="STANDARD", opts=pulumi.ResourceOptions(parent=self))
+                                        type="STANDARD", kubernetes_groups=[TENANT_GROUP],
+                                        opts=pulumi.ResourceOptions(parent=self))
             aws.eks.AccessPolicyAssociation(
                 f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=entry.principal_arn,
                 policy_arn=EDIT_POLICY, access_scope={"type": "namespace", "namespaces": list(args.namespaces)},
@@ -109,5 +131,6 @@ class Team(pulumi.ComponentResource):
         for arn in identity.policy_arns:
             aws.iam.RolePolicyAttachment(f"{resource}-{arn.rsplit('/', 1)[1]}", role=role.name, policy_arn=arn,
                                          opts=child)
-        k8s.core.v1.ServiceAccount(resource, metadata={"name": identity.name, "namespace": identity.namespace},
+        k8s.core.v1.ServiceAccount(resource, metadata={"name": identity.name, "namespace": identity.namespace,
+                                                       "labels": MANAGED},
                                    opts=waits_like(self, opts, *self._namespaces))

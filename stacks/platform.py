@@ -21,8 +21,9 @@ from components.crds import Crds
 from components.gpu import NODE_LABELS_FOR_METRICS, Gpu
 from components.isolation import NamespaceIsolation
 from components.dns import Dns, DnsArgs
-from components.gateway import Gateway, GatewayArgs
-from components.ingress import Ingress, IngressArgs
+from components.admission import TenantAdmission, TenantAdmissionArgs
+from components.gateway import GATEWAY, NAMESPACE as GATEWAY_NAMESPACE, Gateway, GatewayArgs
+from components.ingress import INGRESS_CLASS, Ingress, IngressArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
 from components.monitoring import GRAFANA, Monitoring, MonitoringArgs, TeamRoute
@@ -33,6 +34,7 @@ from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs, Workl
 from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import platform_flows
+from stacks.rules import base_domain, team_hostnames
 
 
 def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.Input]]:
@@ -271,6 +273,11 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         cluster_name=cluster.eks_cluster.name, region=settings.region, vpc_id=vpc_id, tags=settings.tags,
         resources=sizes["load-balancer-controller"]), after())
     edge = _edge(settings, dns, grafana_host, monitoring, after, crds, load_balancers.release)
+    admission = TenantAdmission(name, TenantAdmissionArgs(
+        ingress_class=INGRESS_CLASS if cfg.ingress.controller == "nginx" else None,
+        gateway=(GATEWAY_NAMESPACE, GATEWAY) if cfg.ingress.controller == "gateway" else None,
+        enforce=cfg.tenancy.admission == "enforce", images_warn_only=cfg.environment == "dev"), after())
+    base = base_domain(cfg.dns)
     for team, team_config in cfg.teams.items():
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
@@ -278,7 +285,9 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
             allowed_namespaces=[edge.namespace, monitoring.namespace],
             workload_identities=[WorkloadIdentity(account, sa.namespace or team_config.namespaces[0], sa.policy_arns)
                                  for account, sa in team_config.service_accounts.items()],
-        ), after())
+            hostnames=team_hostnames(team, team_config, base), allow_load_balancers=team_config.allow_load_balancers,
+            pod_security=team_config.pod_security,
+        ), after(admission))
     gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(
         cluster_name=name, region=settings.region, kubernetes_version=cfg.kubernetes_version,

@@ -125,6 +125,40 @@ def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
                 resource_names.setdefault(resource, path)
 
 
+def base_domain(dns: Any) -> str | None:
+    """The stack's base domain (`<subdomain>.<zoneName>` or the zone), or None without a valid dns block."""
+    if not _get(dns, "zone_name"):
+        return None
+    return f"{dns.subdomain}.{dns.zone_name}" if _get(dns, "subdomain") else dns.zone_name
+
+
+def team_hostnames(team: str, config: Any, base: str | None) -> list[str]:
+    """The host patterns a team may serve: `<team>.<base>`, the names below it, and its listed `hosts`."""
+    own = [f"{team}.{base}", f"*.{team}.{base}"] if base else []
+    return [*own, *_get(config, "hosts", ())]
+
+
+def _host_problems(teams: dict[str, Any], dns: Any) -> Iterator[Problem]:
+    base = base_domain(dns)
+    owners: dict[str, str] = {}
+    for team, config in teams.items():
+        for i, host in enumerate(_get(config, "hosts", ())):
+            path = f"teams.{team}.hosts[{i}]"
+            other = next((t for t in teams if t != team and (host == f"{t}.{base}" or host.endswith(f".{t}.{base}"))),
+                         None)
+            if not base:
+                yield Problem(path, host, "names a host of the stack's base domain: set eks-platform:dns too")
+            elif not host.endswith(f".{base}"):
+                yield Problem(path, host, f"must be a name below the stack's base domain {base}")
+            elif host in (f"grafana.{base}",):
+                yield Problem(path, host, "is the platform's Grafana; choose another name")
+            elif other:
+                yield Problem(path, host, f"is below team {other}'s domain {other}.{base}")
+            elif host in owners:
+                yield Problem(path, host, f"is already team {owners[host]}'s: a host belongs to one team")
+            owners.setdefault(host, team)
+
+
 def _service_account_problems(teams: dict[str, Any]) -> Iterator[Problem]:
     for team, config in teams.items():
         namespaces = _get(config, "namespaces", ())
@@ -264,6 +298,10 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
             "control-plane price)")))
     problems += _team_problems(values.get("teams") or {})
     problems += _service_account_problems(values.get("teams") or {})
+    problems += _host_problems(values.get("teams") or {}, values.get("dns"))
+    if _get(values.get("tenancy"), "admission") == "warn" and profile.name != "dev":
+        problems.append(Problem("tenancy.admission", "warn", f"{profile.name} enforces the tenant admission policies: "
+                                                             "`warn` is for rolling them out in dev"))
     problems += _node_groups_problems(values.get("node_groups") or {}, profile,
                                       _get(values.get("network"), "availability_zones", 1))
     network = values.get("network")
@@ -281,7 +319,7 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
     problems += _backup_problems(values.get("backup"))
     dns = values.get("dns")
     if _get(dns, "zone_name") and _get(dns, "subdomain", "") is not None:
-        base = f"{dns.subdomain}.{dns.zone_name}" if _get(dns, "subdomain") else dns.zone_name
+        base = base_domain(dns)
         if len(base) > ACM_DOMAIN_LIMIT:
             problems.append(Problem("dns.subdomain" if dns.subdomain else "dns.zoneName", base,
                                     f"the base domain {base} has {len(base)} characters: ACM certificates allow "

@@ -325,10 +325,17 @@ class TeamConfig(_Block):
     namespaces: tuple[NamespaceName, ...] = Field(min_length=1)
     role_arns: tuple[RoleArn, ...] = Field(alias="roleArns", default=())
     quota: QuotaConfig
+    hosts: tuple[Domain, ...] = ()
+    allow_load_balancers: StrictBool = Field(alias="allowLoadBalancers", default=False)
+    pod_security: Literal["restricted", "baseline"] = Field(alias="podSecurity", default="restricted")
     service_accounts: dict[NamespaceName, ServiceAccountConfig] = Field(alias="serviceAccounts", default_factory=dict)
     alerts: TeamAlertsConfig | None = None
 
 
+
+
+class TenancyConfig(_Block):
+    admission: Literal["enforce", "warn"] = "enforce"
 
 
 class PlatformConfig(_Block):
@@ -356,6 +363,7 @@ class PlatformConfig(_Block):
     slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)
     dns: DnsConfig | None = None
     teams: dict[NodeGroupName, TeamConfig] = Field(default_factory=dict)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
 
 
 SECRET_KEYS = tuple(f.alias for f in PlatformConfig.model_fields.values()

@@ -16,14 +16,27 @@ def team_resources(evaluation, type_: str, team: str):
     return [r for r in evaluation.children(parent) if r.type == type_]
 
 
-def test_team_namespaces_are_labelled_with_team_and_pod_security(prod):
-    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]
+def test_team_namespaces_enforce_restricted_and_carry_the_hosts_the_team_owns(prod):
+    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]
                   for r in team_resources(prod, "kubernetes:core/v1:Namespace", "payments")}
     assert set(namespaces) == {"payments", "payments-jobs"}
-    for labels in namespaces.values():
-        assert labels == {"team": "payments", "pod-security.kubernetes.io/enforce": "baseline",
-                          "pod-security.kubernetes.io/warn": "restricted",
-                          "pod-security.kubernetes.io/audit": "restricted"}
+    for metadata in namespaces.values():
+        assert metadata["labels"] == {"team": "payments", "pod-security.kubernetes.io/enforce": "restricted",
+                                      "pod-security.kubernetes.io/warn": "restricted",
+                                      "pod-security.kubernetes.io/audit": "restricted"}
+        assert metadata["annotations"] == {"eks-platform.io/hostnames":
+                                           "payments.prod.example.com,*.payments.prod.example.com"}
+
+
+def test_baseline_and_load_balancers_are_a_teams_explicit_choice():
+    team = {"namespaces": ["legacy"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}, "podSecurity": "baseline",
+            "allowLoadBalancers": True}
+    (namespace,) = [r for r in run_stack("dev", teams={"legacy": team}).of_type("kubernetes:core/v1:Namespace")
+                    if r.name == "legacy-legacy"]
+    labels = namespace.inputs["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["eks-platform.io/load-balancers"] == "allowed"
 
 
 def test_platform_namespaces_get_what_their_charts_need(prod):
@@ -36,7 +49,8 @@ def test_platform_namespaces_get_what_their_charts_need(prod):
 def test_access_is_the_edit_policy_scoped_to_exactly_the_teams_namespaces(prod):
     entries = team_resources(prod, "aws:eks/accessEntry:AccessEntry", "payments")
     assert [e.inputs for e in entries] == [{"clusterName": "acme-prod", "type": "STANDARD",
-                                            "principalArn": "arn:aws:iam::777788889999:role/payments-developers"}]
+                                            "principalArn": "arn:aws:iam::777788889999:role/payments-developers",
+                                            "kubernetesGroups": ["eks-platform:tenants"]}]
     (association,) = team_resources(prod, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "payments")
     assert association.inputs["policyArn"] == EDIT_POLICY
     assert association.inputs["accessScope"] == {"type": "namespace", "namespaces": ["payments", "payments-jobs"]}
@@ -46,13 +60,28 @@ def test_access_is_the_edit_policy_scoped_to_exactly_the_teams_namespaces(prod):
 
 def test_quota_and_limit_range_per_namespace(prod):
     quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
-              for r in team_resources(prod, "kubernetes:core/v1:ResourceQuota", "payments")}
+              for r in team_resources(prod, "kubernetes:core/v1:ResourceQuota", "payments")
+              if r.inputs["metadata"]["name"] == "team-quota"}
     assert quotas == {ns: {"requests.cpu": "20", "limits.cpu": "20", "requests.memory": "64Gi",
                            "limits.memory": "64Gi", "pods": "200"} for ns in ("payments", "payments-jobs")}
     limits = team_resources(prod, "kubernetes:core/v1:LimitRange", "payments")
     assert len(limits) == 2
     spec = limits[0].inputs["spec"]["limits"][0]
     assert spec["type"] == "Container" and spec["defaultRequest"] and spec["default"]
+
+
+def test_no_team_pod_may_take_a_system_priority(prod):
+    quotas = [r.inputs for r in team_resources(prod, "kubernetes:core/v1:ResourceQuota", "search")
+              if r.inputs["metadata"]["name"] == "no-system-priority"]
+    assert [q["spec"] for q in quotas] == [{"hard": {"pods": "0"}, "scopeSelector": {"matchExpressions": [
+        {"scopeName": "PriorityClass", "operator": "In", "values": ["system-cluster-critical", "system-node-critical"]}]}}]
+
+
+def test_every_object_the_platform_makes_in_a_team_namespace_is_marked_managed(prod):
+    for type_ in ("kubernetes:core/v1:ResourceQuota", "kubernetes:core/v1:LimitRange",
+                  "kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        for resource in team_resources(prod, type_, "payments"):
+            assert resource.inputs["metadata"]["labels"] == {"eks-platform.io/managed": "true"}, resource.name
 
 
 def test_network_policies_deny_ingress_except_same_namespace_ingress_and_monitoring(prod):
@@ -136,7 +165,8 @@ def test_a_teams_service_account_gets_its_policies_through_pod_identity():
                 if a.name.startswith("payments-payments-checkout")]
     assert attached == [QUEUE]
     account = evaluation.one("kubernetes:core/v1:ServiceAccount", "payments-payments-checkout")
-    assert account.inputs["metadata"] == {"name": "checkout", "namespace": "payments"}
+    assert account.inputs["metadata"] == {"name": "checkout", "namespace": "payments",
+                                          "labels": {"eks-platform.io/managed": "true"}}
     namespace = evaluation.one("kubernetes:core/v1:Namespace", "payments-payments")
     assert account.depends_on(namespace)
 
