@@ -21,7 +21,6 @@ from components.pod_identity import pod_identity_role
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
-ADMIN_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
 
 
@@ -35,7 +34,6 @@ class ControlPlaneArgs:
     public_access_cidrs: Sequence[str] = ()
     admin_role_arns: Sequence[str] = ()
     preview_role_arn: str | None = None
-    preview_secret_namespaces: Sequence[str] = ()
     log_retention_days: int = 90
     upgrade_policy: str = "STANDARD"
     deletion_protection: bool = True
@@ -45,8 +43,7 @@ class ControlPlaneArgs:
 
 def access_entries(args: ControlPlaneArgs) -> dict[str, eks.AccessEntryArgs]:
     """Cluster admin for each admin role; for the preview role, read-only access to everything except
-    Secrets, and to Secrets only in the namespaces whose Helm releases a preview reads (Helm keeps each
-    release as a Secret in its namespace)."""
+    Secrets: Helm keeps the releases as ConfigMaps (`components.helm.HELM_DRIVER`), which a preview reads."""
     entries = {
         f"admin-{i}": eks.AccessEntryArgs(principal_arn=arn, access_policies={
             "cluster-admin": eks.AccessPolicyAssociationArgs(policy_arn=CLUSTER_ADMIN_POLICY,
@@ -56,9 +53,6 @@ def access_entries(args: ControlPlaneArgs) -> dict[str, eks.AccessEntryArgs]:
     if args.preview_role_arn:
         entries["preview"] = eks.AccessEntryArgs(principal_arn=args.preview_role_arn, access_policies={
             "view": eks.AccessPolicyAssociationArgs(policy_arn=VIEW_POLICY, access_scope={"type": "cluster"}),
-            "release-secrets": eks.AccessPolicyAssociationArgs(
-                policy_arn=ADMIN_VIEW_POLICY,
-                access_scope={"type": "namespace", "namespaces": list(args.preview_secret_namespaces)}),
         })
     return entries
 

@@ -13,6 +13,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 MAX_HISTORY = 10
+# Helm's release records (values included) as ConfigMaps, not Secrets: a preview reads them with `view` rights and
+# no reader of releases needs the Secrets of the platform's namespaces. Set on the stack's Kubernetes provider;
+# the helm CLI needs HELM_DRIVER=configmap too.
+HELM_DRIVER = "configmap"
 
 
 @dataclass(frozen=True)

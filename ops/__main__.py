@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 
-from ops import bootstrap, cleanup, plan, preflight, teardown, upgrade_plan, validate
+from ops import bootstrap, cleanup, helm_storage, plan, preflight, teardown, upgrade_plan, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,12 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--stack", required=True)
     down.add_argument("--yes", action="store_true", help="delete what is found (default: report only)")
     down.add_argument("--delete-volumes", action="store_true", help="also delete volumes a Retain stack keeps")
+    storage = commands.add_parser("helm-storage", help="move Helm's release records from Secrets to ConfigMaps "
+                                                       "(once, on a cluster deployed before; dry run without --yes)")
+    storage.add_argument("--stack", required=True)
+    storage.add_argument("--yes", action="store_true", help="move what is found")
     upgrade = commands.add_parser("upgrade-plan", help="the ordered, checked plan for a Kubernetes minor upgrade")
     upgrade.add_argument("--stack", required=True)
     upgrade.add_argument("--to", required=True, help="the next minor, e.g. 1.36")
     args = parser.parse_args(argv)
     if args.command == "upgrade-plan":
         return upgrade_plan.main(args.stack, args.to, sys.stdout, sys.stderr)
+    if args.command == "helm-storage":
+        return helm_storage.main(args.stack, args.yes, sys.stdout, sys.stderr)
     if args.command == "teardown":
         return teardown.main(args.stack, args.yes, args.delete_volumes, sys.stdout, sys.stderr)
     if args.command == "cleanup":

@@ -28,9 +28,10 @@ from components.load_balancer_controller import LoadBalancerController, LoadBala
 from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
 from components.monitoring import GRAFANA, Monitoring, MonitoringArgs, TeamRoute
 from components.network import Network, NetworkArgs
+from components.helm import HELM_DRIVER
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
-from components.tenancy import PLATFORM_NAMESPACES, Quota, Team, TeamArgs, WorkloadIdentity
+from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import platform_flows
@@ -86,7 +87,6 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         public_access_cidrs=cfg.endpoint.public_access_cidrs,
         admin_role_arns=cfg.admin_role_arns,
         preview_role_arn=cfg.preview_role_arn,
-        preview_secret_namespaces=PLATFORM_NAMESPACES,
         log_retention_days=profile.log_retention_days,
         upgrade_policy=cfg.upgrade_policy,
         deletion_protection=profile.deletion_protection,
@@ -218,6 +218,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     cfg, services, name = settings.config, settings.profile.services, settings.cluster_name
     cluster, sizes = control_plane.cluster, services.sizes
     k8s_provider = k8s.Provider("k8s", kubeconfig=control_plane.kubeconfig,
+                                helm_release_settings=k8s.HelmReleaseSettingsArgs(driver=HELM_DRIVER),
                                 opts=pulumi.ResourceOptions(depends_on=cluster_ready))
     providers = {"aws": aws_provider, "kubernetes": k8s_provider}
     boundary = [permissions_boundary(settings.permissions_boundary_arn)]

@@ -134,28 +134,10 @@ def test_add_ons_overwrite_what_eks_installed_on_create_and_update(any_stack):
         assert addon.inputs["resolveConflictsOnUpdate"] == "OVERWRITE", addon.name
 
 
-def test_the_preview_role_reads_everything_but_secrets_and_release_secrets_in_platform_namespaces():
+def test_the_preview_role_reads_everything_but_secrets():
     preview = "arn:aws:iam::777788889999:role/eks-platform-preview-prod"
     entries = run_stack("prod", previewRoleArn=preview).one(CLUSTER).inputs["accessEntries"]
     assert set(entries) == {"admin-0", "preview"}
-    policies = entries["preview"]["accessPolicies"]
     assert entries["preview"]["principalArn"] == preview
-    assert policies["view"] == {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
-                                "accessScope": {"type": "cluster"}}
-    assert policies["release-secrets"] == {
-        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy",
-        "accessScope": {"type": "namespace", "namespaces": ["kube-system", "ingress-nginx", "envoy-gateway-system",
-                                                            "monitoring", "logging", "fluent-bit", "gpu", "velero"]}}
-
-
-@pytest.mark.parametrize("version", ["1.35", "1.36"])
-def test_every_managed_add_on_is_pinned_to_the_default_version_of_the_clusters_kubernetes_version(version):
-    evaluation = run_stack("prod", kubernetesVersion=version)
-    cluster = evaluation.one(CLUSTER).inputs
-    assert cluster["kubeProxyAddonOptions"]["version"] == f"v{version}.0-kube-proxy-eksbuild.1"
-    assert cluster["vpcCniOptions"]["addonVersion"] == f"v{version}.0-vpc-cni-eksbuild.1"
-    pinned = {a.inputs["addonName"]: a.inputs["addonVersion"] for a in evaluation.of_type(ADDON)}
-    assert pinned == {name: f"v{version}.0-{name}-eksbuild.1"
-                      for name in ("eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver", "snapshot-controller")}
-    pod_identity = evaluation.one(ADDON, "acme-prod-pod-identity-agent")
-    assert all(group.depends_on(pod_identity) for group in evaluation.of_type("eks:index:ManagedNodeGroup"))
+    assert entries["preview"]["accessPolicies"] == {"view": {
+        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy", "accessScope": {"type": "cluster"}}}
