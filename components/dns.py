@@ -60,14 +60,16 @@ class Dns(pulumi.ComponentResource):
         )
         self.register_outputs({"baseDomain": self.base_domain, "certificateArn": self.certificate.arn})
 
-    def point_at_load_balancer(self, region: str, service: str, ingress: pulumi.Resource) -> None:
-        """Alias `<base>`, `*.<base>` and `grafana.<base>` to the load balancer of the Service `namespace/name`."""
+    def point_at_load_balancer(self, region: str, service: str, ingress: pulumi.Resource,
+                               grafana: bool = False) -> None:
+        """Alias `<base>`, `*.<base>` and (when Grafana is published) `grafana.<base>` to the load balancer of
+        the Service `namespace/name`."""
         lb = k8s.core.v1.Service.get(f"{self._name}-ingress-lb", service,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[ingress]))
         hostname = lb.status.load_balancer.ingress[0].hostname
         lb_zone = aws.lb.get_hosted_zone_id_output(load_balancer_type="network", region=region,
                                                    opts=pulumi.InvokeOutputOptions(parent=self)).id
-        for label, resource in (("*", "wildcard"), ("grafana", "grafana"), ("", "apex")):
+        for label, resource in (("*", "wildcard"), *([("grafana", "grafana")] if grafana else []), ("", "apex")):
             aws.route53.Record(
                 f"{self._name}-{resource}", zone_id=self.zone_id,
                 name=f"{label}.{self.base_domain}" if label else self.base_domain, type="A",

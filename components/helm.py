@@ -70,7 +70,7 @@ def after_delete(hooks: Sequence[pulumi.ResourceHook]) -> pulumi.ResourceOptions
 
 def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[str, Any], timeout_seconds: int,
             opts: pulumi.ResourceOptions, skip_crds: bool = False,
-            delete_hooks: Sequence[pulumi.ResourceHook] = ()) -> k8s.helm.v3.Release:
+            delete_hooks: Sequence[pulumi.ResourceHook] = (), description: str | None = None) -> k8s.helm.v3.Release:
     """A pinned, atomic release; `delete_hooks` run once Helm has uninstalled it (e.g. to wait until the
     load balancer or volumes its objects made are gone, before the nodes and the cluster are deleted)."""
     pinned = CHARTS[chart]
@@ -89,6 +89,7 @@ def release(name: str, chart: str, namespace: pulumi.Input[str], values: dict[st
         max_history=MAX_HISTORY,
         timeout=timeout_seconds,
         skip_crds=skip_crds,
+        description=description,
         opts=opts,
     )
 

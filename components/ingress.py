@@ -36,6 +36,11 @@ class IngressArgs:
     resources: Resources | None = None
     job_resources: Resources | None = None
     after_delete: Sequence[pulumi.ResourceHook] = ()
+    retired_risk_accepted: bool = False
+
+
+# The release's description when the stack accepted running the retired controller (the policy pack reads it).
+RETIRED_RISK_ACCEPTED = "eks-platform: retired controller accepted (ingress.acceptRetiredController)"
 
 
 REDIRECT_PORT = 2443
@@ -140,7 +145,8 @@ class Ingress(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
-                               timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.after_delete)
+                               timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.after_delete,
+                               description=RETIRED_RISK_ACCEPTED if args.retired_risk_accepted else None)
         alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(), ingress_dashboard(), waits_like(self, opts, ns))
         self.namespace = NAMESPACE
         self.namespace_object = ns

@@ -59,16 +59,16 @@ class TeamArgs:
     namespaces: Sequence[str]
     quota: Quota
     role_arns: Sequence[str] = ()
-    allowed_namespaces: Sequence[str] = field(default_factory=list)
+    allowed_peers: Sequence[Peer] = field(default_factory=list)  # who besides the namespace's own pods may connect
     workload_identities: Sequence[WorkloadIdentity] = ()
     hostnames: Sequence[str] = ()
     allow_load_balancers: bool = False
     pod_security: str = "restricted"
 
 
-def network_policies(namespace: str, allowed_namespaces: Sequence[str]) -> list[dict]:
-    """Deny all ingress, then allow the same namespace and each allowed namespace."""
-    found = policies(namespace, [Allow(f"from-{ns}", [Peer(namespace=ns)]) for ns in allowed_namespaces])
+def network_policies(namespace: str, allowed_peers: Sequence[Peer]) -> list[dict]:
+    """Deny all ingress, then allow the same namespace and each allowed peer (pods of a platform namespace)."""
+    found = policies(namespace, [Allow(f"from-{peer.namespace}", [peer]) for peer in allowed_peers])
     for policy in found:
         policy["metadata"]["labels"] = dict(MANAGED)
     return found
@@ -104,7 +104,7 @@ class Team(pulumi.ComponentResource):
                 spec={"limits": [{"type": "Container", "defaultRequest": DEFAULT_REQUESTS, "default": DEFAULT_LIMITS}]},
                 opts=in_namespace,
             )
-            for policy in network_policies(ns, args.allowed_namespaces):
+            for policy in network_policies(ns, args.allowed_peers):
                 k8s.networking.v1.NetworkPolicy(f"{name}-{ns}-{policy['metadata']['name']}", **policy,
                                                 opts=in_namespace)
 

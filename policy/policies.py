@@ -3,9 +3,9 @@
 Mandatory: EKS secrets encrypted with KMS and all control-plane logs on; no public API endpoint open
 to 0.0.0.0/0 in prod; launch templates require IMDSv2; EBS volumes and S3 buckets encrypted, buckets
 block public access; Helm releases pin a chart version; AWS resources carry the required tags; in prod,
-the resources that hold data (S3 buckets, KMS keys, hosted zones) are protected from deletion.
-Advisory: spot-only general capacity in prod; fewer NAT gateways than availability zones; a retired
-ingress controller (ingress-nginx) in prod.
+the resources that hold data (S3 buckets, KMS keys, hosted zones) are protected from deletion; no retired
+ingress controller (ingress-nginx) in prod unless the stack accepted the risk.
+Advisory: spot-only general capacity in prod; fewer NAT gateways than availability zones.
 """
 
 from __future__ import annotations
@@ -119,12 +119,14 @@ def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
 
 
 RETIRED_CHARTS = {"ingress-nginx": "ingress-nginx stopped receiving fixes in March 2026; set "
-                                    "eks-platform:ingress.controller: gateway (Envoy Gateway)"}
+                                    "eks-platform:ingress.controller: gateway (Envoy Gateway), or accept the risk "
+                                    "with eks-platform:ingress.acceptRetiredController: true"}
+RETIRED_RISK_ACCEPTED = "eks-platform: retired controller accepted (ingress.acceptRetiredController)"
 
 
 def _retired_ingress_in_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
     chart = str(args.props.get("chart", "")).rsplit("/", 1)[-1]
-    if chart in RETIRED_CHARTS and _is_prod(args, args.urn):
+    if chart in RETIRED_CHARTS and _is_prod(args, args.urn) and args.props.get("description") != RETIRED_RISK_ACCEPTED:
         report(f"Prod runs a retired ingress controller: {RETIRED_CHARTS[chart]}.", None)
 
 
@@ -188,6 +190,10 @@ MANDATORY: list = [
     _resource_policy("aws-required-tags", "AWS resources carry the required tags.", _required_tags, _TAGS_SCHEMA),
     _resource_policy("prod-data-protected", "In prod, buckets, KMS keys and hosted zones are protected.",
                      _prod_data_protected, _PROD_SCHEMA),
+    ResourceValidationPolicy(name="retired-ingress-controller", description="Prod runs no retired ingress "
+                             "controller unless the stack accepted the risk.",
+                             validate=_for_type("kubernetes:helm.sh/v3:Release", _retired_ingress_in_prod),
+                             enforcement_level=EnforcementLevel.MANDATORY, config_schema=_PROD_SCHEMA),
     StackValidationPolicy(name="s3-bucket-controls", description="S3 buckets are encrypted and block public access.",
                           validate=_bucket_controls, enforcement_level=EnforcementLevel.MANDATORY),
 ]
@@ -198,9 +204,6 @@ ADVISORY: list = [
                           config_schema=_PROD_SCHEMA),
     StackValidationPolicy(name="nat-gateway-per-zone", description="A NAT gateway per availability zone.",
                           validate=_nat_per_zone, enforcement_level=EnforcementLevel.ADVISORY),
-    ResourceValidationPolicy(name="retired-ingress-controller", description="Prod does not run a retired ingress "
-                             "controller.", validate=_for_type("kubernetes:helm.sh/v3:Release", _retired_ingress_in_prod),
-                             enforcement_level=EnforcementLevel.ADVISORY, config_schema=_PROD_SCHEMA),
 ]
 
 

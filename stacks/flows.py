@@ -22,8 +22,17 @@ INGRESS_WEBHOOK_PORT = 8443
 GATEWAY_PROXY_PORTS = (10080, 10443)  # Envoy's container ports for the Gateway's listeners 80 and 443
 
 
-def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx") -> dict[str, list[Allow]]:
-    """Per platform namespace, the flows it accepts besides its own pods' traffic.
+def edge_pods(edge: str) -> Peer:
+    """The pods that carry the edge's traffic into the cluster: the ingress controller, or the Envoy proxies."""
+    if edge == "gateway":
+        return Peer(gateway.NAMESPACE, gateway.PROXY_SELECTOR)
+    return Peer(ingress.NAMESPACE, INGRESS_CONTROLLER_PODS)
+
+
+def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx",
+                   grafana_published: bool = False) -> dict[str, list[Allow]]:
+    """Per platform namespace, the flows it accepts besides its own pods' traffic; the edge reaches Grafana
+    only when Grafana is published.
 
     The API server calls admission webhooks from the control plane's network interfaces in the
     cluster's subnets, hence the VPC range for webhook ports."""
@@ -45,16 +54,18 @@ def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx") -> dict[st
     if edge == "gateway":
         flows[gateway.NAMESPACE] = [
             Allow("clients-to-proxies", [ANYWHERE], gateway.PROXY_SELECTOR, GATEWAY_PROXY_PORTS), scrape]
-        flows[monitoring.NAMESPACE].append(
-            Allow("gateway-to-grafana", [Peer(gateway.NAMESPACE, gateway.PROXY_SELECTOR)], GRAFANA_PODS, [GRAFANA_PORT]))
+        if grafana_published:
+            flows[monitoring.NAMESPACE].append(
+                Allow("gateway-to-grafana", [edge_pods(edge)], GRAFANA_PODS, [GRAFANA_PORT]))
     else:
         flows[ingress.NAMESPACE] = [
             Allow("clients-to-controller", [ANYWHERE], INGRESS_CONTROLLER_PODS, INGRESS_TRAFFIC_PORTS),
             Allow("api-server-to-webhook", [api_server], INGRESS_CONTROLLER_PODS, [INGRESS_WEBHOOK_PORT]),
             scrape,
         ]
-        flows[monitoring.NAMESPACE].insert(0, Allow("ingress-to-grafana", [Peer(ingress.NAMESPACE)], GRAFANA_PODS,
-                                                    [GRAFANA_PORT]))
+        if grafana_published:
+            flows[monitoring.NAMESPACE].insert(0, Allow("ingress-to-grafana", [edge_pods(edge)], GRAFANA_PODS,
+                                                        [GRAFANA_PORT]))
     if has_gpu:
         flows[gpu.NAMESPACE] = [scrape]
     return flows

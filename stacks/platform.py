@@ -34,7 +34,7 @@ from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions, trust
 from stacks.config import Settings
-from stacks.flows import platform_flows
+from stacks.flows import PROMETHEUS, edge_pods, platform_flows
 from stacks.rules import base_domain, team_hostnames
 
 
@@ -200,13 +200,14 @@ def _edge(settings: Settings, dns: Dns | None, grafana_host: str | None, monitor
             tls_certificate_arn=certificate_arn,
             resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
             after_delete=[_wait_for_load_balancers(settings)],
+            retired_risk_accepted=cfg.ingress.accept_retired_controller,
         ), opts)
         edge_ready = edge.release
         if grafana_host:
             monitoring.expose_grafana(grafana_host, edge.ingress_class, cfg.grafana.allowed_cidrs,
                                       after(monitoring.namespace_object, edge.release))
     if dns:
-        dns.point_at_load_balancer(settings.region, edge.service, edge_ready)
+        dns.point_at_load_balancer(settings.region, edge.service, edge_ready, grafana=grafana_host is not None)
     return edge
 
 
@@ -283,7 +284,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
             quota=Quota(cpu=team_config.quota.cpu, memory=team_config.quota.memory, pods=team_config.quota.pods),
-            allowed_namespaces=[edge.namespace, monitoring.namespace],
+            allowed_peers=[edge_pods(cfg.ingress.controller), PROMETHEUS],
             workload_identities=[WorkloadIdentity(account, sa.namespace or team_config.namespaces[0], sa.policy_arns)
                                  for account, sa in team_config.service_accounts.items()],
             hostnames=team_hostnames(team, team_config, base), allow_load_balancers=team_config.allow_load_balancers,
@@ -295,7 +296,8 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         metrics_server_replicas=services.metrics_server_replicas, autoscaler_replicas=services.metrics_server_replicas,
         autoscaler_resources=sizes["cluster-autoscaler"], metrics_server_resources=sizes["metrics-server"], **oidc,
     ), after())
-    for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller).items():
+    for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller,
+                                            grafana_published=grafana_host is not None).items():
         owner = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
                  edge.namespace: edge, backup.namespace: backup, **({gpu.namespace: gpu} if gpu else {})}[namespace]
         NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(owner.namespace_object))

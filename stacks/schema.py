@@ -164,6 +164,7 @@ class NodeGroupConfig(_Block):
 class IngressConfig(_Block):
     scheme: Literal["internet-facing", "internal"]
     controller: Literal["nginx", "gateway"] = "nginx"
+    accept_retired_controller: StrictBool = Field(alias="acceptRetiredController", default=False)
 
 
 def _github_repo(value: str) -> str:

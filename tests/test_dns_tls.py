@@ -42,7 +42,9 @@ def test_alias_records_point_at_the_nlb_read_from_the_controller_service(prod):
     assert service.depends_on(release(prod, "ingress-nginx"))
     hostname = service.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     records = {r.inputs["name"]: r.inputs for r in prod.of_type(RECORD) if r.name != "acme-prod-tls-validation"}
-    assert set(records) == {"*.prod.example.com", "grafana.prod.example.com", "prod.example.com"}
+    assert set(records) == {"*.prod.example.com", "prod.example.com"}  # Grafana is not published in prod
+    published = run_stack("prod", grafana={"allowedCidrs": ["198.51.100.0/24"]})
+    assert "grafana.prod.example.com" in {r.inputs["name"] for r in published.of_type(RECORD)}
     for record in records.values():
         assert record["type"] == "A" and record["zoneId"] == "Z0MOCKZONE"
         assert record["aliases"] == [{"name": hostname, "zoneId": "Z26RNL4JYFTOTI", "evaluateTargetHealth": True}]

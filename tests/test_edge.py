@@ -160,11 +160,11 @@ def test_the_crd_check_catches_a_bad_listener():
             "gatewayClassName": "x", "listeners": [{"name": "http", "port": "eighty", "protocol": "HTTP"}]}}, schema)
 
 
-def test_the_policy_pack_flags_a_retired_ingress_controller_in_prod_only():
-    from policy.policies import ADVISORY
+def test_the_policy_pack_refuses_a_retired_ingress_controller_in_prod_only():
+    from policy.policies import MANDATORY
     from tests.test_policy_pack import violations
 
-    assert "retired-ingress-controller" in {p.name for p in ADVISORY}
+    assert "retired-ingress-controller" in {p.name for p in MANDATORY}
     nginx = {"chart": "ingress-nginx", "version": "4.15.1"}
     assert violations("retired-ingress-controller", RELEASE, nginx, stack="prod")
     assert not violations("retired-ingress-controller", RELEASE, nginx, stack="dev")

@@ -80,7 +80,7 @@ VELERO = Pod("velero", {"app.kubernetes.io/name": "velero"})
     (FLUENT_BIT, LOKI_WRITER, 3100, False),
     (GRAFANA, LOKI_GATEWAY, LOKI_GATEWAY_PORT, True),
     (ALERTMANAGER, LOKI_GATEWAY, LOKI_GATEWAY_PORT, False),
-    (INGRESS_CONTROLLER, GRAFANA, 3000, True),
+    (INGRESS_CONTROLLER, GRAFANA, 3000, False),  # prod's Grafana is not published
     (INGRESS_CONTROLLER, ALERTMANAGER, 9093, False),
     (PROMETHEUS, ALERTMANAGER, 9093, True),
     (PROMETHEUS, LOKI_WRITER, 3100, True),
@@ -95,6 +95,32 @@ VELERO = Pod("velero", {"app.kubernetes.io/name": "velero"})
     (TENANT, VELERO, 8085, False),
 ])
 def test_who_reaches_which_platform_pod(prod, source, target, port, allowed):
+    assert can_connect(prod, source, target, port) is allowed
+
+
+def test_the_edge_reaches_grafana_only_when_grafana_is_published():
+    from tests.conftest import stack_variant
+
+    published = stack_variant("prod", grafana={"allowedCidrs": ["198.51.100.0/24"]})
+    assert can_connect(published, INGRESS_CONTROLLER, GRAFANA, 3000)
+    assert not can_connect(published, Pod("ingress-nginx", {"app.kubernetes.io/component": "admission-webhook"}),
+                           GRAFANA, 3000)
+    assert not can_connect(published, TENANT, GRAFANA, 3000)
+
+
+SEARCH = Pod("search", {"app": "api"})
+
+
+@pytest.mark.parametrize("source, target, port, allowed", [
+    (INGRESS_CONTROLLER, TENANT, 8080, True),                                   # the edge serves a team's Ingress
+    (Pod("ingress-nginx", {"app.kubernetes.io/component": "admission-webhook"}), TENANT, 8080, False),
+    (PROMETHEUS, TENANT, 9100, True),                                            # metrics scraped
+    (ALERTMANAGER, TENANT, 8080, False),                                         # not the whole monitoring namespace
+    (SEARCH, TENANT, 8080, False),                                               # another team
+    (Pod("payments", {"app": "worker"}), TENANT, 8080, True),                    # its own namespace
+    (INTERNET, TENANT, 8080, False),
+])
+def test_who_reaches_a_teams_pods(prod, source, target, port, allowed):
     assert can_connect(prod, source, target, port) is allowed
 
 

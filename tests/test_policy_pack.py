@@ -48,9 +48,10 @@ GOOD_CLUSTER = {"encryptionConfig": {"resources": ["secrets"], "provider": {"key
 def test_pack_has_the_promised_policies_and_levels():
     assert {p.name for p in MANDATORY} == {
         "eks-secrets-encrypted", "eks-control-plane-logs", "eks-no-open-endpoint-in-prod", "launch-template-imdsv2",
-        "ebs-encrypted", "helm-chart-version-pinned", "aws-required-tags", "s3-bucket-controls", "prod-data-protected"}
+        "ebs-encrypted", "helm-chart-version-pinned", "aws-required-tags", "s3-bucket-controls", "prod-data-protected",
+        "retired-ingress-controller"}
     assert all(p.enforcement_level.value == "mandatory" for p in MANDATORY)
-    assert {p.name for p in ADVISORY} == {"prod-not-spot-only", "nat-gateway-per-zone", "retired-ingress-controller"}
+    assert {p.name for p in ADVISORY} == {"prod-not-spot-only", "nat-gateway-per-zone"}
     assert all(p.enforcement_level.value == "advisory" for p in ADVISORY)
 
 
@@ -202,3 +203,18 @@ def test_the_policy_config_can_name_the_environment(prod_eu):
                                   config={**DEFAULT_CONFIG, "environment": "prod"})
     POLICIES["prod-data-protected"].validate(args, lambda message, urn=None: found.append(message))
     assert found
+
+
+def test_the_retired_controller_fails_a_prod_preview_unless_the_stack_accepted_the_risk():
+    from components.ingress import RETIRED_RISK_ACCEPTED
+    from policy.policies import RETIRED_RISK_ACCEPTED as READ_BY_THE_PACK
+
+    assert READ_BY_THE_PACK == RETIRED_RISK_ACCEPTED
+    release = "kubernetes:helm.sh/v3:Release"
+    assert violations("retired-ingress-controller", release, {"chart": "ingress-nginx"}, stack="prod")
+    assert violations("retired-ingress-controller", release, {"chart": "ingress-nginx",
+                                                              "description": RETIRED_RISK_ACCEPTED}, stack="prod") == []
+    assert violations("retired-ingress-controller", release, {"chart": "ingress-nginx"}, stack="dev") == []
+    (registered,) = [r for r in stack_evaluation("prod").of_type(release) if r.inputs["name"] == "ingress-nginx"]
+    assert registered.inputs["description"] == RETIRED_RISK_ACCEPTED  # the prod example accepted it
+

@@ -84,14 +84,16 @@ def test_every_object_the_platform_makes_in_a_team_namespace_is_marked_managed(p
             assert resource.inputs["metadata"]["labels"] == {"eks-platform.io/managed": "true"}, resource.name
 
 
-def test_network_policies_deny_ingress_except_same_namespace_ingress_and_monitoring(prod):
+def test_network_policies_deny_ingress_except_same_namespace_the_edges_pods_and_prometheus(prod):
     policies = {r.inputs["metadata"]["name"]: r.inputs["spec"]
                 for r in team_resources(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "search")}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     assert policies["allow-same-namespace"]["ingress"] == [{"from": [{"podSelector": {}}]}]
-    for ns in ("ingress-nginx", "monitoring"):
+    for ns, pods in (("ingress-nginx", {"app.kubernetes.io/component": "controller"}),
+                     ("monitoring", {"app.kubernetes.io/name": "prometheus"})):
         assert policies[f"allow-from-{ns}"]["ingress"] == [
-            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}]}]
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                       "podSelector": {"matchLabels": pods}}]}]
     assert all(p["podSelector"] == {} and p["policyTypes"] == ["Ingress"] for p in policies.values())
     assert len(policies) == 4
 
