@@ -64,6 +64,15 @@ class TeamArgs:
     hostnames: Sequence[str] = ()
     allow_load_balancers: bool = False
     pod_security: str = "restricted"
+    gateway_routes: bool = False  # the EKS access policies lack Gateway API rights: grant routes by a Role
+
+
+ROUTE_RESOURCES = ("httproutes", "grpcroutes")
+ROUTE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+def team_group(team: str) -> str:
+    return f"eks-platform:team:{team}"
 
 
 def network_policies(namespace: str, allowed_peers: Sequence[Peer]) -> list[dict]:
@@ -104,6 +113,8 @@ class Team(pulumi.ComponentResource):
                 spec={"limits": [{"type": "Container", "defaultRequest": DEFAULT_REQUESTS, "default": DEFAULT_LIMITS}]},
                 opts=in_namespace,
             )
+            if args.gateway_routes:
+                self._route_rights(name, ns, in_namespace)
             for policy in network_policies(ns, args.allowed_peers):
                 k8s.networking.v1.NetworkPolicy(f"{name}-{ns}-{policy['metadata']['name']}", **policy,
                                                 opts=in_namespace)
@@ -111,7 +122,7 @@ class Team(pulumi.ComponentResource):
         for arn in args.role_arns:
             role = arn.rsplit("/", 1)[1]
             entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=arn,
-                                        type="STANDARD", kubernetes_groups=[TENANT_GROUP],
+                                        type="STANDARD", kubernetes_groups=[TENANT_GROUP, team_group(name)],
                                         opts=pulumi.ResourceOptions(parent=self))
             aws.eks.AccessPolicyAssociation(
                 f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=entry.principal_arn,
@@ -121,6 +132,18 @@ class Team(pulumi.ComponentResource):
         for identity in args.workload_identities:
             self._workload_identity(name, identity, args.cluster_name, opts)
         self.register_outputs({"namespaces": list(args.namespaces)})
+
+    def _route_rights(self, team: str, ns: str, opts: pulumi.ResourceOptions) -> None:
+        """HTTPRoutes and GRPCRoutes in `ns` for the team's roles (their hosts bounded by the admission policy)."""
+        metadata = {"name": "gateway-routes", "namespace": ns, "labels": MANAGED}
+        role = k8s.rbac.v1.Role(f"{team}-{ns}-gateway-routes", metadata=metadata, rules=[
+            {"apiGroups": ["gateway.networking.k8s.io"], "resources": list(ROUTE_RESOURCES), "verbs": list(ROUTE_VERBS)}],
+            opts=opts)
+        k8s.rbac.v1.RoleBinding(f"{team}-{ns}-gateway-routes", metadata=metadata,
+                                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gateway-routes"},
+                                subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                           "name": team_group(team)}],
+                                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])))
 
     def _workload_identity(self, team: str, identity: WorkloadIdentity, cluster_name: pulumi.Input[str],
                            opts: pulumi.ResourceOptions | None) -> None:

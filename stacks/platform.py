@@ -288,7 +288,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
             workload_identities=[WorkloadIdentity(account, sa.namespace or team_config.namespaces[0], sa.policy_arns)
                                  for account, sa in team_config.service_accounts.items()],
             hostnames=team_hostnames(team, team_config, base), allow_load_balancers=team_config.allow_load_balancers,
-            pod_security=team_config.pod_security,
+            pod_security=team_config.pod_security, gateway_routes=cfg.ingress.controller == "gateway",
         ), after(admission))
     gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(

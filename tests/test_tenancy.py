@@ -50,7 +50,7 @@ def test_access_is_the_edit_policy_scoped_to_exactly_the_teams_namespaces(prod):
     entries = team_resources(prod, "aws:eks/accessEntry:AccessEntry", "payments")
     assert [e.inputs for e in entries] == [{"clusterName": "acme-prod", "type": "STANDARD",
                                             "principalArn": "arn:aws:iam::777788889999:role/payments-developers",
-                                            "kubernetesGroups": ["eks-platform:tenants"]}]
+                                            "kubernetesGroups": ["eks-platform:tenants", "eks-platform:team:payments"]}]
     (association,) = team_resources(prod, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "payments")
     assert association.inputs["policyArn"] == EDIT_POLICY
     assert association.inputs["accessScope"] == {"type": "namespace", "namespaces": ["payments", "payments-jobs"]}
@@ -68,6 +68,22 @@ def test_quota_and_limit_range_per_namespace(prod):
     assert len(limits) == 2
     spec = limits[0].inputs["spec"]["limits"][0]
     assert spec["type"] == "Container" and spec["defaultRequest"] and spec["default"]
+
+
+def test_in_gateway_mode_each_teams_roles_may_write_routes_in_its_own_namespaces_only(prod):
+    assert not team_resources(prod, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "payments")
+    evaluation = gateway_stack("prod")
+    bindings = team_resources(evaluation, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "payments")
+    assert {b.inputs["metadata"]["namespace"] for b in bindings} == {"payments", "payments-jobs"}
+    for binding in bindings:
+        assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                               "name": "eks-platform:team:payments"}]
+    (role,) = [r for r in team_resources(evaluation, "kubernetes:rbac.authorization.k8s.io/v1:Role", "payments")
+               if r.inputs["metadata"]["namespace"] == "payments"]
+    assert role.inputs["rules"] == [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes", "grpcroutes"],
+                                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
+    (entry,) = team_resources(evaluation, "aws:eks/accessEntry:AccessEntry", "payments")
+    assert "eks-platform:team:payments" in entry.inputs["kubernetesGroups"]
 
 
 def test_no_team_pod_may_take_a_system_priority(prod):
