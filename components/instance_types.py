@@ -30,6 +30,19 @@ def architecture(instance_type: str) -> str:
     return "x86_64"
 
 
+_MEMORY_PER_VCPU = {"m": 4, "c": 2, "r": 8, "t": 4, "x": 16, "g": 4, "z": 8}
+
+
+def capacity(instance_type: str) -> tuple[int, int] | None:
+    """(vCPUs, GiB) as the instance name implies (`large` 2 vCPUs, `xlarge` 4, `Nxlarge` 4N; the series letter
+    the GiB per vCPU), or None where the name does not say (metal, micro sizes, unusual series)."""
+    series, _, size = instance_type.partition(".")
+    match = re.fullmatch(r"(\d*)xlarge", size)
+    vcpus = 2 if size == "large" else 4 * int(match.group(1) or 1) if match else None
+    per_vcpu = _MEMORY_PER_VCPU.get(series[:1])
+    return (vcpus, vcpus * per_vcpu) if vcpus and per_vcpu else None
+
+
 def ami_type(instance_types: tuple[str, ...] | list[str], gpu: bool) -> str:
     """The EKS AL2023 AMI type for a node group of these instance types (all of one architecture)."""
     arch = "ARM_64" if architecture(instance_types[0]) == "arm64" else "x86_64"

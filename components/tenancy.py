@@ -19,6 +19,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from kubernetes.utils.quantity import parse_quantity
 
 from components.admission import HOSTNAMES_ANNOTATION, LOAD_BALANCERS_LABEL, MANAGED, TEAM_LABEL, TENANT_GROUP
 from components.helm import waits_like
@@ -32,16 +33,52 @@ PLATFORM_NAMESPACES = ("kube-system", ingress.NAMESPACE, gateway.NAMESPACE, moni
                        logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE, backup.NAMESPACE)
 RESERVED_NAMESPACES = ("default", "kube-public", "kube-node-lease", *PLATFORM_NAMESPACES)
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
-DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
-DEFAULT_LIMITS = {"cpu": "1", "memory": "512Mi"}
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "100Mi"}
+DEFAULT_LIMITS = {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "1Gi"}
 SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
 
 
 @dataclass
 class Quota:
+    """A team's total; each of its namespaces gets an equal share (rounded down)."""
+
     cpu: str
     memory: str
     pods: str
+    storage: str
+    persistent_volume_claims: str
+    ephemeral_storage: str
+    gpus: str
+    services: str
+    config_maps: str
+    secrets: str
+
+    def share(self, namespaces: int, load_balancers: bool) -> dict[str, str]:
+        """The ResourceQuota of one of `namespaces` namespaces."""
+        cpu, memory = _split(self.cpu, namespaces, "cpu"), _split(self.memory, namespaces, "bytes")
+        ephemeral = _split(self.ephemeral_storage, namespaces, "bytes")
+        hard = {"requests.cpu": cpu, "limits.cpu": cpu, "requests.memory": memory, "limits.memory": memory,
+                "requests.storage": _split(self.storage, namespaces, "bytes"),
+                "requests.ephemeral-storage": ephemeral, "limits.ephemeral-storage": ephemeral,
+                "requests.nvidia.com/gpu": _split(self.gpus, namespaces, "count"),
+                **{key: _split(value, namespaces, "count") for key, value in (
+                    ("pods", self.pods), ("persistentvolumeclaims", self.persistent_volume_claims),
+                    ("services", self.services), ("configmaps", self.config_maps), ("secrets", self.secrets))}}
+        if not load_balancers:
+            hard.update({"services.loadbalancers": "0", "services.nodeports": "0"})
+        return hard
+
+
+def _split(quantity: str, parts: int, kind: str) -> str:
+    """`quantity` / `parts`, rounded down, as a Kubernetes quantity (the quantity itself for one part)."""
+    if parts == 1:
+        return quantity
+    value = parse_quantity(quantity)
+    if kind == "cpu":
+        return f"{int(value * 1000 / parts)}m"
+    if kind == "bytes":
+        return f"{int(value / parts) // 2 ** 20}Mi"
+    return str(int(value) // parts)
 
 
 @dataclass(frozen=True)
@@ -96,9 +133,7 @@ class Team(pulumi.ComponentResource):
             in_namespace = waits_like(self, opts, team_namespace)
             k8s.core.v1.ResourceQuota(
                 f"{name}-{ns}-quota", metadata={"name": "team-quota", "namespace": ns, "labels": MANAGED},
-                spec={"hard": {"requests.cpu": args.quota.cpu, "limits.cpu": args.quota.cpu,
-                               "requests.memory": args.quota.memory, "limits.memory": args.quota.memory,
-                               "pods": args.quota.pods}},
+                spec={"hard": args.quota.share(len(args.namespaces), args.allow_load_balancers)},
                 opts=in_namespace,
             )
             k8s.core.v1.ResourceQuota(
@@ -110,7 +145,10 @@ class Team(pulumi.ComponentResource):
             )
             k8s.core.v1.LimitRange(
                 f"{name}-{ns}-limits", metadata={"name": "container-defaults", "namespace": ns, "labels": MANAGED},
-                spec={"limits": [{"type": "Container", "defaultRequest": DEFAULT_REQUESTS, "default": DEFAULT_LIMITS}]},
+                spec={"limits": [
+                    {"type": "Container", "defaultRequest": DEFAULT_REQUESTS, "default": DEFAULT_LIMITS},
+                    {"type": "PersistentVolumeClaim",
+                     "max": {"storage": _split(args.quota.storage, len(args.namespaces), "bytes")}}]},
                 opts=in_namespace,
             )
             if args.gateway_routes:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
+from stacks.rules import capacity_warnings
 from ops.stackfiles import PROJECT_DIR, StackFileError, account_sharing_warnings, read_stack_config
 
 HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
@@ -58,7 +59,8 @@ def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR, 
         print(f"error: {evaluation.error}", file=err)
         return 1
     print(render(evaluation), file=out)
-    for warning in account_sharing_warnings(evaluation.settings, project_dir):
+    for warning in [*account_sharing_warnings(evaluation.settings, project_dir),
+                    *capacity_warnings(evaluation.settings.config)]:
         print(f"warning: {warning}", file=err)
     if cost:
         from ops import cost as costs

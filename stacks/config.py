@@ -170,8 +170,19 @@ def _merge_node_groups(profile: Profile, user_groups: Any) -> Any:
     return groups
 
 
+def _merge_teams(profile: Profile, teams: Any) -> Any:
+    """Each team's `quota` laid over the profile's team quota (a team names only what differs)."""
+    if not isinstance(teams, dict):
+        return teams
+    return {name: {**team, "quota": deep_merge(profile.team_quota, team["quota"])}
+            if isinstance(team, dict) and isinstance(team.get("quota"), dict) else team
+            for name, team in teams.items()}
+
+
 def merge_with_profile(raw: dict[str, Any], profile: Profile, stack: str) -> dict[str, Any]:
-    merged = deep_merge(profile.defaults, {k: v for k, v in raw.items() if k != "nodeGroups"})
+    merged = deep_merge(profile.defaults, {k: v for k, v in raw.items() if k not in ("nodeGroups", "teams")})
+    if "teams" in raw:
+        merged["teams"] = _merge_teams(profile, raw["teams"])
     merged.setdefault("clusterName", f"eks-platform-{stack}")
     merged["nodeGroups"] = _merge_node_groups(profile, raw.get("nodeGroups"))
     return merged

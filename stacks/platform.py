@@ -35,7 +35,7 @@ from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import PROMETHEUS, edge_pods, platform_flows
-from stacks.rules import base_domain, team_hostnames
+from stacks.rules import base_domain, capacity_warnings, team_hostnames
 
 
 def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.Input]]:
@@ -62,8 +62,8 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     """Register every resource of the stack; return the stack outputs."""
     cfg, profile, name = settings.config, settings.profile, settings.cluster_name
     version_notice = eks_versions.notice(cfg.kubernetes_version, date.today())
-    if version_notice:
-        pulumi.log.warn(version_notice)
+    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg)]:
+        pulumi.log.warn(warning)
     provider = aws.Provider("aws", region=settings.region, allowed_account_ids=[settings.account_id],
                             default_tags={"tags": settings.tags})
     opts = pulumi.ResourceOptions(providers={"aws": provider},
@@ -283,7 +283,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     for team, team_config in cfg.teams.items():
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
-            quota=Quota(cpu=team_config.quota.cpu, memory=team_config.quota.memory, pods=team_config.quota.pods),
+            quota=Quota(**dict(team_config.quota)),
             allowed_peers=[edge_pods(cfg.ingress.controller), PROMETHEUS],
             workload_identities=[WorkloadIdentity(account, sa.namespace or team_config.namespaces[0], sa.policy_arns)
                                  for account, sa in team_config.service_accounts.items()],

@@ -6,7 +6,7 @@ protected against deletion and held to stricter rules (see `stacks/rules.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.helm import Resources
@@ -82,6 +82,13 @@ class Profile:
     allow_single_nat: bool
     min_on_demand_nodes: int
     services: ServiceProfile
+    team_quota: dict[str, str] = field(default_factory=dict)  # what a team's `quota` holds unless it says
+
+
+def _team_quota(scale: int) -> dict[str, str]:
+    return {"storage": f"{100 * scale}Gi", "persistentVolumeClaims": str(10 * scale),
+            "ephemeralStorage": f"{20 * scale}Gi", "gpus": "0", "services": str(20 * scale),
+            "configMaps": str(50 * scale), "secrets": str(50 * scale)}
 
 
 def _general(capacity: str, min_size: int, max_size: int, desired: int, instance: str = "m7i.large") -> dict:
@@ -140,6 +147,7 @@ PROFILES: dict[str, Profile] = {
                                 prometheus_replicas=1, alertmanager_replicas=1, loki_mode="Monolithic",
                                 loki_replicas=1, loki_cache_mib=512, metrics_server_replicas=1,
                                 sizes=_sizes(1, loki_scale=1)),
+        team_quota=_team_quota(1),
     ),
     "staging": Profile(
         name="staging",
@@ -156,6 +164,7 @@ PROFILES: dict[str, Profile] = {
                                 prometheus_replicas=2, alertmanager_replicas=2, loki_mode="SimpleScalable",
                                 loki_replicas=3, loki_cache_mib=1024, metrics_server_replicas=2,
                                 sizes=_sizes(2, loki_scale=1)),
+        team_quota=_team_quota(2),
     ),
     "prod": Profile(
         name="prod",
@@ -172,5 +181,6 @@ PROFILES: dict[str, Profile] = {
                                 prometheus_replicas=2, alertmanager_replicas=3, loki_mode="SimpleScalable",
                                 loki_replicas=3, loki_cache_mib=2048, metrics_server_replicas=2,
                                 sizes=_sizes(4, loki_scale=4)),
+        team_quota=_team_quota(4),
     ),
 }

@@ -11,7 +11,9 @@ from datetime import date, timedelta
 from typing import Any, Iterator
 
 from components.schedules import longest_gap
-from components.instance_types import architecture, is_nvidia_gpu
+from kubernetes.utils.quantity import parse_quantity
+
+from components.instance_types import architecture, capacity, is_nvidia_gpu
 from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.tenancy import RESERVED_NAMESPACES
 from stacks import eks_versions, trust
@@ -222,6 +224,25 @@ def _identity_problems(values: dict[str, Any], profile: Profile) -> Iterator[Pro
     if name and name.startswith(trust.CI_ROLE_PREFIXES):
         yield Problem("clusterName", name, f"must not start with {' or '.join(trust.CI_ROLE_PREFIXES)}: the names "
                                            "of its roles would be those the boundaries keep for the CI identities")
+
+
+def capacity_warnings(config: Any) -> list[str]:
+    """Teams whose quota is more CPU or memory than the general node groups can ever hold at their maxSize
+    (estimated from the instance names; nothing is said where a name does not tell)."""
+    general = [g for g in config.node_groups.values() if not g.gpu]
+    sizes = [[capacity(t) for t in g.instance_types] for g in general]
+    if not general or any(None in s for s in sizes):
+        return []
+    cpus = sum(g.max_size * max(c for c, _ in s) for g, s in zip(general, sizes))
+    gib = sum(g.max_size * max(m for _, m in s) for g, s in zip(general, sizes))
+    warnings = []
+    for team, team_config in config.teams.items():
+        for key, total, unit, scale in (("cpu", cpus, "vCPUs", 1), ("memory", gib, "GiB", 2 ** 30)):
+            wanted = parse_quantity(getattr(team_config.quota, key)) / scale
+            if wanted > total:
+                warnings.append(f"eks-platform:teams.{team}.quota.{key}: {getattr(team_config.quota, key)} is more "
+                                f"than the general node groups can ever hold ({total} {unit} at their maxSize)")
+    return warnings
 
 
 def account_sharing(stack: str, environment: str, account: str,

@@ -258,6 +258,12 @@ _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+def _count(value: str) -> str:
+    if not re.match(r"^(0|[1-9][0-9]{0,5})$", value):
+        raise ValueError('must be a count in quotes, e.g. "20" ("0" for none)')
+    return value
+
+
 def _pod_count(value: str) -> str:
     if not re.match(r"^[1-9][0-9]{0,5}$", value):
         raise ValueError('must be a pod count in quotes, e.g. "100"')
@@ -294,10 +300,22 @@ class DnsConfig(_Block):
     subdomain: Subdomain | None = None
 
 
+Count = Annotated[StrictStr, AfterValidator(_count)]
+
+
 class QuotaConfig(_Block):
+    """A team's total, split evenly across its namespaces."""
+
     cpu: Quantity
     memory: Quantity
     pods: Annotated[StrictStr, AfterValidator(_pod_count)]
+    storage: Quantity
+    persistent_volume_claims: Count = Field(alias="persistentVolumeClaims")
+    ephemeral_storage: Quantity = Field(alias="ephemeralStorage")
+    gpus: Count
+    services: Count
+    config_maps: Count = Field(alias="configMaps")
+    secrets: Count
 
 
 def _policy_arn(value: str) -> str:

@@ -58,16 +58,47 @@ def test_access_is_the_edit_policy_scoped_to_exactly_the_teams_namespaces(prod):
     assert search.inputs["accessScope"]["namespaces"] == ["search"]
 
 
-def test_quota_and_limit_range_per_namespace(prod):
+def test_a_teams_quota_is_its_total_split_across_its_namespaces_and_covers_storage_objects_and_gpus(prod):
     quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
               for r in team_resources(prod, "kubernetes:core/v1:ResourceQuota", "payments")
               if r.inputs["metadata"]["name"] == "team-quota"}
-    assert quotas == {ns: {"requests.cpu": "20", "limits.cpu": "20", "requests.memory": "64Gi",
-                           "limits.memory": "64Gi", "pods": "200"} for ns in ("payments", "payments-jobs")}
+    half = {"requests.cpu": "10000m", "limits.cpu": "10000m", "requests.memory": "32768Mi",
+            "limits.memory": "32768Mi", "pods": "100",
+            "requests.storage": "204800Mi", "persistentvolumeclaims": "20",  # prod's team defaults: 400Gi, 40
+            "requests.ephemeral-storage": "40960Mi", "limits.ephemeral-storage": "40960Mi",
+            "requests.nvidia.com/gpu": "0", "services": "40", "configmaps": "100", "secrets": "100",
+            "services.loadbalancers": "0", "services.nodeports": "0"}
+    assert quotas == {"payments": half, "payments-jobs": half}  # 20 CPUs and 64Gi for the team, not per namespace
+    (search,) = [r.inputs["spec"]["hard"] for r in team_resources(prod, "kubernetes:core/v1:ResourceQuota", "search")
+                 if r.inputs["metadata"]["name"] == "team-quota"]
+    assert (search["requests.cpu"], search["requests.memory"], search["requests.storage"]) == ("8", "32Gi", "400Gi")
     limits = team_resources(prod, "kubernetes:core/v1:LimitRange", "payments")
     assert len(limits) == 2
-    spec = limits[0].inputs["spec"]["limits"][0]
-    assert spec["type"] == "Container" and spec["defaultRequest"] and spec["default"]
+    container, claim = limits[0].inputs["spec"]["limits"]
+    assert container["type"] == "Container" and container["defaultRequest"]["ephemeral-storage"] == "100Mi"
+    assert container["default"]["ephemeral-storage"] == "1Gi"
+    assert claim == {"type": "PersistentVolumeClaim", "max": {"storage": "204800Mi"}}
+
+
+def test_a_team_names_only_the_quota_it_changes_and_load_balancers_lift_their_zero():
+    team = {"namespaces": ["ml"], "allowLoadBalancers": True,
+            "quota": {"cpu": "4", "memory": "16Gi", "pods": "50", "gpus": "2", "storage": "1Ti"}}
+    (quota,) = [r.inputs["spec"]["hard"] for r in run_stack("dev", teams={"ml": team}).of_type(
+        "kubernetes:core/v1:ResourceQuota") if r.name == "ml-ml-quota"]
+    assert quota["requests.nvidia.com/gpu"] == "2" and quota["requests.storage"] == "1Ti"
+    assert quota["persistentvolumeclaims"] == "10" and quota["secrets"] == "50"  # dev's defaults
+    assert "services.loadbalancers" not in quota and "services.nodeports" not in quota
+
+
+def test_a_quota_larger_than_the_cluster_can_ever_hold_is_warned_naming_the_team():
+    from stacks.rules import capacity_warnings
+
+    big = {"namespaces": ["big"], "quota": {"cpu": "400", "memory": "16Gi", "pods": "50"}}
+    evaluation = run_stack("dev", teams={"big": big})
+    (warning,) = capacity_warnings(evaluation.settings.config)
+    assert warning == ("eks-platform:teams.big.quota.cpu: 400 is more than the general node groups can ever hold "
+                       "(8 vCPUs at their maxSize)")  # dev: up to 4 x m7i.large
+    assert capacity_warnings(stack_evaluation("prod").settings.config) == []
 
 
 def test_in_gateway_mode_each_teams_roles_may_write_routes_in_its_own_namespaces_only(prod):
