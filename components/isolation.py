@@ -21,14 +21,15 @@ from components.helm import waits_like
 class Peer:
     """Who may connect: pods (by labels) in a namespace, every pod of a namespace, or an address range."""
 
-    namespace: str | None = None
+    namespace: str | None = None  # None with no cidr: every namespace
     pod_labels: dict[str, str] | None = None
     cidr: str | None = None
 
     def spec(self) -> dict[str, Any]:
         if self.cidr:
             return {"ipBlock": {"cidr": self.cidr}}
-        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}}
+        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}
+                                if self.namespace else {}}
         if self.pod_labels:
             peer["podSelector"] = {"matchLabels": self.pod_labels}
         return peer
@@ -45,6 +46,7 @@ class Allow:
     sources: Sequence[Peer]
     pods: dict[str, str] = field(default_factory=dict)
     ports: Sequence[int | str] = ()
+    protocols: Sequence[str] = ("TCP",)
 
 
 def policies(namespace: str, allows: Sequence[Allow]) -> list[dict[str, Any]]:
@@ -57,7 +59,7 @@ def policies(namespace: str, allows: Sequence[Allow]) -> list[dict[str, Any]]:
     def rule(allow: Allow) -> dict[str, Any]:
         found: dict[str, Any] = {"from": [peer.spec() for peer in allow.sources]}
         if allow.ports:
-            found["ports"] = [{"protocol": "TCP", "port": port} for port in allow.ports]
+            found["ports"] = [{"protocol": protocol, "port": port} for port in allow.ports for protocol in allow.protocols]
         return found
 
     return [

@@ -102,19 +102,56 @@ class TeamArgs:
     allow_load_balancers: bool = False
     pod_security: str = "restricted"
     gateway_routes: bool = False  # the EKS access policies lack Gateway API rights: grant routes by a Role
+    vpc_cidr: str = ""
+    egress_namespaces: Sequence[str] = ()
+    egress_internet: bool = True
 
 
 ROUTE_RESOURCES = ("httproutes", "grpcroutes")
 ROUTE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 
+LINK_LOCAL = "169.254.0.0/16"  # the instance metadata service and the rest of link-local
+KUBE_DNS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+
+
+def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[str], internet: bool) -> list[dict]:
+    """Deny all egress, then allow: DNS to kube-dns, the team's own namespaces, its declared peers (their own
+    ingress rules still decide), the API server (the VPC range on 443), and unless cut, the internet outside the
+    VPC and link-local (no instance metadata)."""
+    def policy(name: str, rules: list[dict] | None) -> dict:
+        spec: dict = {"podSelector": {}, "policyTypes": ["Egress"]}
+        if rules is not None:
+            spec["egress"] = rules
+        return {"metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED)}, "spec": spec}
+
+    found = [policy("default-deny-egress", None),
+             policy("allow-dns-egress", [{"to": [KUBE_DNS], "ports": [{"protocol": p, "port": 53}
+                                                                     for p in ("UDP", "TCP")]}]),
+             policy("allow-team-egress", [{"to": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]}]),
+             policy("allow-api-server-egress", [{"to": [{"ipBlock": {"cidr": vpc_cidr}}],
+                                                 "ports": [{"protocol": "TCP", "port": 443}]}])]
+    if peers:
+        found.append(policy("allow-peers-egress", [{"to": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer}}} for peer in peers]}]))
+    if internet:
+        found.append(policy("allow-internet-egress", [{"to": [
+            {"ipBlock": {"cidr": "0.0.0.0/0", "except": [vpc_cidr, LINK_LOCAL]}}]}]))
+    return found
+
+
 def team_group(team: str) -> str:
     return f"eks-platform:team:{team}"
 
 
-def network_policies(namespace: str, allowed_peers: Sequence[Peer]) -> list[dict]:
-    """Deny all ingress, then allow the same namespace and each allowed peer (pods of a platform namespace)."""
+def network_policies(namespace: str, team: str, allowed_peers: Sequence[Peer]) -> list[dict]:
+    """Deny all ingress, then allow the same namespace, the team's other namespaces and each allowed peer (pods
+    of a platform namespace)."""
     found = policies(namespace, [Allow(f"from-{peer.namespace}", [peer]) for peer in allowed_peers])
+    found.append({"metadata": {"name": "allow-from-team", "namespace": namespace},
+                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                           "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]}]}})
     for policy in found:
         policy["metadata"]["labels"] = dict(MANAGED)
     return found
@@ -153,7 +190,8 @@ class Team(pulumi.ComponentResource):
             )
             if args.gateway_routes:
                 self._route_rights(name, ns, in_namespace)
-            for policy in network_policies(ns, args.allowed_peers):
+            for policy in [*network_policies(ns, name, args.allowed_peers),
+                           *egress_policies(ns, name, args.vpc_cidr, args.egress_namespaces, args.egress_internet)]:
                 k8s.networking.v1.NetworkPolicy(f"{name}-{ns}-{policy['metadata']['name']}", **policy,
                                                 opts=in_namespace)
 

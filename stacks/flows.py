@@ -19,6 +19,8 @@ OPERATOR_WEBHOOK_PORT = 10250
 INGRESS_CONTROLLER_PODS = {"app.kubernetes.io/component": "controller"}
 INGRESS_TRAFFIC_PORTS = (80, 443, ingress.REDIRECT_PORT)
 INGRESS_WEBHOOK_PORT = 8443
+KUBE_SYSTEM = "kube-system"
+KUBE_DNS_PODS = {"k8s-app": "kube-dns"}
 GATEWAY_PROXY_PORTS = (10080, 10443)  # Envoy's container ports for the Gateway's listeners 80 and 443
 
 
@@ -68,4 +70,9 @@ def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx",
                                                         [GRAFANA_PORT]))
     if has_gpu:
         flows[gpu.NAMESPACE] = [scrape]
+    flows[KUBE_SYSTEM] = [
+        Allow("cluster-dns", [Peer()], KUBE_DNS_PODS, [53], ("UDP", "TCP")),
+        Allow("vpc-to-add-ons", [api_server]),  # the API server to webhooks, kubelets' probes, the nodes
+        scrape,
+    ]
     return flows

@@ -289,6 +289,8 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
                                  for account, sa in team_config.service_accounts.items()],
             hostnames=team_hostnames(team, team_config, base), allow_load_balancers=team_config.allow_load_balancers,
             pod_security=team_config.pod_security, gateway_routes=cfg.ingress.controller == "gateway",
+            vpc_cidr=cfg.network.cidr, egress_namespaces=team_config.egress.namespaces,
+            egress_internet=team_config.egress.internet,
         ), after(admission))
     gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(
@@ -298,9 +300,10 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     ), after())
     for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller,
                                             grafana_published=grafana_host is not None).items():
-        owner = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
-                 edge.namespace: edge, backup.namespace: backup, **({gpu.namespace: gpu} if gpu else {})}[namespace]
-        NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(owner.namespace_object))
+        owners = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
+                  edge.namespace: edge, backup.namespace: backup, **({gpu.namespace: gpu} if gpu else {})}
+        waits = [owners[namespace].namespace_object] if namespace in owners else []  # kube-system exists already
+        NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(*waits))
     return {
         "grafanaAdminPassword": pulumi.Output.secret(password),
         "lokiBucket": loki.bucket.bucket,

@@ -161,6 +161,15 @@ def _host_problems(teams: dict[str, Any], dns: Any) -> Iterator[Problem]:
             owners.setdefault(host, team)
 
 
+def _egress_problems(teams: dict[str, Any]) -> Iterator[Problem]:
+    known = {*RESERVED_NAMESPACES, *(ns for config in teams.values() for ns in _get(config, "namespaces", ()))}
+    for team, config in teams.items():
+        for i, namespace in enumerate(_get(_get(config, "egress"), "namespaces", ())):
+            if namespace not in known:
+                yield Problem(f"teams.{team}.egress.namespaces[{i}]", namespace,
+                              "is neither a team's namespace nor a platform namespace")
+
+
 def _service_account_problems(teams: dict[str, Any]) -> Iterator[Problem]:
     for team, config in teams.items():
         namespaces = _get(config, "namespaces", ())
@@ -320,6 +329,7 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
     problems += _team_problems(values.get("teams") or {})
     problems += _service_account_problems(values.get("teams") or {})
     problems += _host_problems(values.get("teams") or {}, values.get("dns"))
+    problems += _egress_problems(values.get("teams") or {})
     if _get(values.get("tenancy"), "admission") == "warn" and profile.name != "dev":
         problems.append(Problem("tenancy.admission", "warn", f"{profile.name} enforces the tenant admission policies: "
                                                              "`warn` is for rolling them out in dev"))

@@ -340,6 +340,11 @@ class TeamAlertsConfig(_Block):
     slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
 
 
+class TeamEgressConfig(_Block):
+    namespaces: tuple[NamespaceName, ...] = ()
+    internet: StrictBool = True
+
+
 class TeamConfig(_Block):
     namespaces: tuple[NamespaceName, ...] = Field(min_length=1)
     role_arns: tuple[RoleArn, ...] = Field(alias="roleArns", default=())
@@ -347,6 +352,7 @@ class TeamConfig(_Block):
     hosts: tuple[Domain, ...] = ()
     allow_load_balancers: StrictBool = Field(alias="allowLoadBalancers", default=False)
     pod_security: Literal["restricted", "baseline"] = Field(alias="podSecurity", default="restricted")
+    egress: TeamEgressConfig = Field(default_factory=TeamEgressConfig)
     service_accounts: dict[NamespaceName, ServiceAccountConfig] = Field(alias="serviceAccounts", default_factory=dict)
     alerts: TeamAlertsConfig | None = None
 

@@ -20,7 +20,7 @@ POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 @dataclass(frozen=True)
 class Pod:
-    namespace: str
+    namespace: str  # "none": outside the cluster
     labels: dict = field(default_factory=dict)
     ip: str = "10.40.0.50"
 
@@ -29,30 +29,51 @@ def _matches(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
 
 
-def _peer_admits(peer: dict, source: Pod, namespace: str) -> bool:
+def _namespace_labels(evaluation, namespace: str) -> dict:
+    labels = {"kubernetes.io/metadata.name": namespace}
+    for registration in evaluation.of_type("kubernetes:core/v1:Namespace"):
+        if registration.inputs["metadata"]["name"] == namespace:
+            labels.update(registration.inputs["metadata"].get("labels") or {})
+    return labels
+
+
+def _peer_admits(evaluation, peer: dict, other: Pod, namespace: str) -> bool:
+    """Whether `peer` (of a policy in `namespace`) names the pod `other`."""
     if "ipBlock" in peer:
-        return ipaddress.ip_address(source.ip) in ipaddress.ip_network(peer["ipBlock"]["cidr"])
+        address = ipaddress.ip_address(other.ip)
+        return address in ipaddress.ip_network(peer["ipBlock"]["cidr"]) and not any(
+            address in ipaddress.ip_network(e) for e in peer["ipBlock"].get("except", []))
+    if other.namespace == "none":
+        return False
     if "namespaceSelector" in peer:
-        in_namespace = _matches(peer["namespaceSelector"], {"kubernetes.io/metadata.name": source.namespace})
+        in_namespace = _matches(peer["namespaceSelector"], _namespace_labels(evaluation, other.namespace))
     else:
-        in_namespace = source.namespace == namespace
-    return in_namespace and _matches(peer.get("podSelector") or {}, source.labels)
+        in_namespace = other.namespace == namespace
+    return in_namespace and _matches(peer.get("podSelector") or {}, other.labels)
 
 
-def can_connect(evaluation, source: Pod, target: Pod, port: int) -> bool:
+def _allowed(evaluation, pod: Pod, other: Pod, port: int, direction: str) -> bool:
+    """`direction` "ingress": may `other` connect to `pod`; "egress": may `pod` connect to `other`."""
+    kind, peers_key = ("Ingress", "from") if direction == "ingress" else ("Egress", "to")
     selecting = [p.inputs for p in evaluation.of_type(POLICY)
-                 if p.inputs["metadata"]["namespace"] == target.namespace
-                 and _matches(p.inputs["spec"]["podSelector"], target.labels)]
+                 if p.inputs["metadata"]["namespace"] == pod.namespace and kind in p.inputs["spec"]["policyTypes"]
+                 and _matches(p.inputs["spec"]["podSelector"], pod.labels)]
     if not selecting:
         return True
     for policy in selecting:
-        for rule in policy["spec"].get("ingress", []):
+        for rule in policy["spec"].get(direction, []):
             ports = [p["port"] for p in rule.get("ports", [])]
-            sources = rule.get("from")
-            if (not ports or port in ports) and (sources is None or any(
-                    _peer_admits(peer, source, target.namespace) for peer in sources)):
+            peers = rule.get(peers_key)
+            if (not ports or port in ports) and (peers is None or any(
+                    _peer_admits(evaluation, peer, other, pod.namespace) for peer in peers)):
                 return True
     return False
+
+
+def can_connect(evaluation, source: Pod, target: Pod, port: int) -> bool:
+    """Both ends' NetworkPolicies: the source's egress (when it is a pod) and the target's ingress."""
+    leaves = source.namespace == "none" or _allowed(evaluation, source, target, port, "egress")
+    return leaves and (target.namespace == "none" or _allowed(evaluation, target, source, port, "ingress"))
 
 
 TENANT = Pod("payments", {"app": "checkout"})
@@ -133,7 +154,8 @@ def test_every_platform_namespace_denies_by_default(any_stack):
 def test_policies_wait_for_their_namespace(prod):
     namespaces = {r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:core/v1:Namespace")}
     for policy in prod.of_type(POLICY):
-        assert policy.depends_on(namespaces[policy.inputs["metadata"]["namespace"]]), policy.name
+        if policy.inputs["metadata"]["namespace"] != "kube-system":  # made by EKS, before any policy
+            assert policy.depends_on(namespaces[policy.inputs["metadata"]["namespace"]]), policy.name
 
 
 @needs_charts
@@ -153,3 +175,48 @@ def test_the_allowed_ports_and_labels_are_the_ones_the_charts_render(prod):
     assert _matches({"matchLabels": OPERATOR_PODS}, labels) and OPERATOR_WEBHOOK_PORT in ports
     labels, _ = pod_template("fluent-bit", "DaemonSet", "fluent-bit")
     assert _matches({"matchLabels": FLUENT_BIT.labels}, labels)
+
+
+INTERNET_HOST = Pod("none", ip="93.184.216.34")
+IMDS = Pod("none", ip="169.254.169.254")
+NODE_KUBELET = Pod("none", ip="10.40.5.5")
+API_ENDPOINT = Pod("none", ip="10.40.2.2")
+COREDNS = Pod("kube-system", {"k8s-app": "kube-dns"}, ip="10.40.3.3")
+METRICS_SERVER = Pod("kube-system", {"app.kubernetes.io/name": "metrics-server"}, ip="10.40.3.4")
+PAYMENTS_JOBS = Pod("payments-jobs", {"app": "batch"}, ip="10.40.4.4")
+
+
+@pytest.mark.parametrize("source, target, port, allowed", [
+    (TENANT, COREDNS, 53, True),                     # names resolve
+    (TENANT, METRICS_SERVER, 10250, False),          # kube-system admits tenants only to DNS
+    (TENANT, PAYMENTS_JOBS, 8080, True),             # its team's other namespace
+    (TENANT, Pod("search", {"app": "api"}, ip="10.40.4.9"), 8080, False),  # another team
+    (TENANT, LOKI_GATEWAY, LOKI_GATEWAY_PORT, False),
+    (TENANT, INTERNET_HOST, 443, True),              # the internet, by default
+    (TENANT, IMDS, 80, False),                       # never the node's metadata service
+    (TENANT, NODE_KUBELET, 10250, False),            # nor the nodes
+    (TENANT, API_ENDPOINT, 443, True),               # the API server's endpoint in the VPC
+    (API_SERVER, METRICS_SERVER, 10250, True),       # the API server to an add-on
+    (PROMETHEUS, METRICS_SERVER, 10250, True),
+])
+def test_what_a_teams_pods_reach_with_egress_controlled(prod, source, target, port, allowed):
+    assert can_connect(prod, source, target, port) is allowed
+
+
+def test_a_team_without_internet_reaches_only_its_peers_dns_and_the_api():
+    from tests.conftest import run_stack
+
+    offline = {"namespaces": ["ml"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"},
+               "egress": {"internet": False, "namespaces": ["monitoring"]}}
+    evaluation = run_stack("dev", teams={"ml": offline})
+    ml = Pod("ml", {"app": "train"}, ip="10.20.4.4")
+    assert not can_connect(evaluation, ml, INTERNET_HOST, 443)
+    assert can_connect(evaluation, ml, Pod("kube-system", {"k8s-app": "kube-dns"}, ip="10.20.3.3"), 53)
+    egress = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in evaluation.of_type(POLICY)
+              if r.inputs["metadata"]["namespace"] == "ml" and "Egress" in r.inputs["spec"]["policyTypes"]}
+    assert egress["allow-peers-egress"]["egress"] == [{"to": [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
+    assert "allow-internet-egress" not in egress
+    problems = {p.path: p.message for p in run_stack("dev", teams={"ml": {**offline, "egress": {
+        "namespaces": ["nowhere"]}}}).error.problems}
+    assert "neither a team's namespace nor a platform namespace" in problems["teams.ml.egress.namespaces[0]"]

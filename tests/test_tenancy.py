@@ -133,7 +133,8 @@ def test_every_object_the_platform_makes_in_a_team_namespace_is_marked_managed(p
 
 def test_network_policies_deny_ingress_except_same_namespace_the_edges_pods_and_prometheus(prod):
     policies = {r.inputs["metadata"]["name"]: r.inputs["spec"]
-                for r in team_resources(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "search")}
+                for r in team_resources(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "search")
+                if r.inputs["spec"]["policyTypes"] == ["Ingress"]}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     assert policies["allow-same-namespace"]["ingress"] == [{"from": [{"podSelector": {}}]}]
     for ns, pods in (("ingress-nginx", {"app.kubernetes.io/component": "controller"}),
@@ -142,7 +143,8 @@ def test_network_policies_deny_ingress_except_same_namespace_the_edges_pods_and_
             {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
                        "podSelector": {"matchLabels": pods}}]}]
     assert all(p["podSelector"] == {} and p["policyTypes"] == ["Ingress"] for p in policies.values())
-    assert len(policies) == 4
+    assert policies["allow-from-team"]["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {"team": "search"}}}]}]
+    assert len(policies) == 5
 
 
 def test_vpc_cni_enforces_network_policies(any_stack):
