@@ -126,19 +126,15 @@ def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[st
             spec["egress"] = rules
         return {"metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED)}, "spec": spec}
 
-    found = [policy("default-deny-egress", None),
-             policy("allow-dns-egress", [{"to": [KUBE_DNS], "ports": [{"protocol": p, "port": 53}
-                                                                     for p in ("UDP", "TCP")]}]),
-             policy("allow-team-egress", [{"to": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]}]),
-             policy("allow-api-server-egress", [{"to": [{"ipBlock": {"cidr": vpc_cidr}}],
-                                                 "ports": [{"protocol": "TCP", "port": 443}]}])]
+    rules = [{"to": [KUBE_DNS], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
+             {"to": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]},
+             {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]}]
     if peers:
-        found.append(policy("allow-peers-egress", [{"to": [
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer}}} for peer in peers]}]))
+        rules.append({"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer}}}
+                             for peer in peers]})
     if internet:
-        found.append(policy("allow-internet-egress", [{"to": [
-            {"ipBlock": {"cidr": "0.0.0.0/0", "except": [vpc_cidr, LINK_LOCAL]}}]}]))
-    return found
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [vpc_cidr, LINK_LOCAL]}}]})
+    return [policy("default-deny-egress", None), policy("allow-egress", rules)]
 
 
 def team_group(team: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from components.admission import MANAGED
 from tests.admission import Attempt, verdict
-from tests.conftest import run_stack, stack_evaluation
+from tests.conftest import dev_with_teams, run_stack, stack_evaluation
 from tests.rendering import needs_charts, render_stack
 from tests.test_edge import gateway_stack
 
@@ -181,12 +181,11 @@ def test_in_gateway_mode_routes_serve_only_the_teams_hosts_through_the_platforms
 
 
 def test_dev_warns_about_image_tags_and_warn_mode_warns_about_everything(dev):
-    dev_team = {"namespaces": ["search"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}
-    evaluation = run_stack("dev", teams={"search": dev_team})
+    evaluation = dev_with_teams()
     denied, warned = outcome(evaluation, as_search(PODS, pod("ghcr.io/acme/search:latest")))
     assert denied == [] and any("never :latest" in w for w in warned)
     assert outcome(stack_evaluation("prod"), as_search(PODS, pod("ghcr.io/acme/search:latest")))[0]
-    rolling_out = run_stack("dev", teams={"search": dev_team}, tenancy={"admission": "warn"})
+    rolling_out = dev_with_teams(tenancy={"admission": "warn"})
     denied, warned = outcome(rolling_out, as_search(SERVICES, service({"type": "ExternalName", "externalName": "x"})))
     assert denied == [] and any("no ExternalName" in w for w in warned)
 

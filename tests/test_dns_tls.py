@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_stack
+from tests.conftest import run_stack, stack_variant
 from tests.k8s import release, values
 
 RECORD = "aws:route53/record:Record"
@@ -43,7 +43,7 @@ def test_alias_records_point_at_the_nlb_read_from_the_controller_service(prod):
     hostname = service.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     records = {r.inputs["name"]: r.inputs for r in prod.of_type(RECORD) if r.name != "acme-prod-tls-validation"}
     assert set(records) == {"*.prod.example.com", "prod.example.com"}  # Grafana is not published in prod
-    published = run_stack("prod", grafana={"allowedCidrs": ["198.51.100.0/24"]})
+    published = stack_variant("prod", grafana={"allowedCidrs": ["198.51.100.0/24"]})
     assert "grafana.prod.example.com" in {r.inputs["name"] for r in published.of_type(RECORD)}
     for record in records.values():
         assert record["type"] == "A" and record["zoneId"] == "Z0MOCKZONE"

@@ -204,19 +204,19 @@ def test_what_a_teams_pods_reach_with_egress_controlled(prod, source, target, po
 
 
 def test_a_team_without_internet_reaches_only_its_peers_dns_and_the_api():
-    from tests.conftest import run_stack
+    from tests.conftest import DEV_TEAMS, dev_with_teams, run_stack
 
-    offline = {"namespaces": ["ml"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"},
-               "egress": {"internet": False, "namespaces": ["monitoring"]}}
-    evaluation = run_stack("dev", teams={"ml": offline})
+    offline = DEV_TEAMS["ml"]
+    evaluation = dev_with_teams()
     ml = Pod("ml", {"app": "train"}, ip="10.20.4.4")
     assert not can_connect(evaluation, ml, INTERNET_HOST, 443)
     assert can_connect(evaluation, ml, Pod("kube-system", {"k8s-app": "kube-dns"}, ip="10.20.3.3"), 53)
     egress = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in evaluation.of_type(POLICY)
               if r.inputs["metadata"]["namespace"] == "ml" and "Egress" in r.inputs["spec"]["policyTypes"]}
-    assert egress["allow-peers-egress"]["egress"] == [{"to": [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
-    assert "allow-internet-egress" not in egress
+    rules = egress["allow-egress"]["egress"]
+    assert {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]} in rules
+    assert not [r for r in rules if r["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    assert set(egress) == {"default-deny-egress", "allow-egress"}
     problems = {p.path: p.message for p in run_stack("dev", teams={"ml": {**offline, "egress": {
         "namespaces": ["nowhere"]}}}).error.problems}
     assert "neither a team's namespace nor a platform namespace" in problems["teams.ml.egress.namespaces[0]"]

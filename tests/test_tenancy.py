@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.tenancy import EDIT_POLICY, PLATFORM_NAMESPACES, RESERVED_NAMESPACES
-from tests.conftest import run_stack, stack_evaluation
+from tests.conftest import dev_with_teams, run_stack, stack_evaluation
 from tests.test_edge import gateway_stack
 
 
@@ -29,14 +29,13 @@ def test_team_namespaces_enforce_restricted_and_carry_the_hosts_the_team_owns(pr
 
 
 def test_baseline_and_load_balancers_are_a_teams_explicit_choice():
-    team = {"namespaces": ["legacy"], "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}, "podSecurity": "baseline",
-            "allowLoadBalancers": True}
-    (namespace,) = [r for r in run_stack("dev", teams={"legacy": team}).of_type("kubernetes:core/v1:Namespace")
-                    if r.name == "legacy-legacy"]
-    labels = namespace.inputs["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
-    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
-    assert labels["eks-platform.io/load-balancers"] == "allowed"
+    namespaces = {r.name: r.inputs["metadata"]["labels"] for r in dev_with_teams().of_type(
+        "kubernetes:core/v1:Namespace")}
+    assert namespaces["legacy-legacy"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert namespaces["legacy-legacy"]["pod-security.kubernetes.io/warn"] == "restricted"
+    assert "eks-platform.io/load-balancers" not in namespaces["legacy-legacy"]
+    assert namespaces["ml-ml"]["eks-platform.io/load-balancers"] == "allowed"
+    assert namespaces["ml-ml"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_platform_namespaces_get_what_their_charts_need(prod):
@@ -81,9 +80,7 @@ def test_a_teams_quota_is_its_total_split_across_its_namespaces_and_covers_stora
 
 
 def test_a_team_names_only_the_quota_it_changes_and_load_balancers_lift_their_zero():
-    team = {"namespaces": ["ml"], "allowLoadBalancers": True,
-            "quota": {"cpu": "4", "memory": "16Gi", "pods": "50", "gpus": "2", "storage": "1Ti"}}
-    (quota,) = [r.inputs["spec"]["hard"] for r in run_stack("dev", teams={"ml": team}).of_type(
+    (quota,) = [r.inputs["spec"]["hard"] for r in dev_with_teams().of_type(
         "kubernetes:core/v1:ResourceQuota") if r.name == "ml-ml-quota"]
     assert quota["requests.nvidia.com/gpu"] == "2" and quota["requests.storage"] == "1Ti"
     assert quota["persistentvolumeclaims"] == "10" and quota["secrets"] == "50"  # dev's defaults
@@ -91,11 +88,12 @@ def test_a_team_names_only_the_quota_it_changes_and_load_balancers_lift_their_ze
 
 
 def test_a_quota_larger_than_the_cluster_can_ever_hold_is_warned_naming_the_team():
+    from stacks.config import load
     from stacks.rules import capacity_warnings
 
     big = {"namespaces": ["big"], "quota": {"cpu": "400", "memory": "16Gi", "pods": "50"}}
-    evaluation = run_stack("dev", teams={"big": big})
-    (warning,) = capacity_warnings(evaluation.settings.config)
+    settings = load("dev", {"environment": "dev", "accountId": "111122223333", "teams": {"big": big}}, "us-east-1")
+    (warning,) = capacity_warnings(settings.config)
     assert warning == ("eks-platform:teams.big.quota.cpu: 400 is more than the general node groups can ever hold "
                        "(8 vCPUs at their maxSize)")  # dev: up to 4 x m7i.large
     assert capacity_warnings(stack_evaluation("prod").settings.config) == []
