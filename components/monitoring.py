@@ -26,6 +26,14 @@ NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
 GRAFANA = f"{RELEASE}-grafana"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# The chart's collectors but `secrets`: no rule reads kube_secret_*, and the collector would make
+# kube-state-metrics a reader of every Secret in the cluster.
+KUBE_STATE_COLLECTORS = (
+    "certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments", "endpointslices",
+    "horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges", "mutatingwebhookconfigurations",
+    "namespaces", "networkpolicies", "nodes", "persistentvolumeclaims", "persistentvolumes", "poddisruptionbudgets",
+    "pods", "replicasets", "replicationcontrollers", "resourcequotas", "services", "statefulsets", "storageclasses",
+    "validatingwebhookconfigurations", "volumeattachments")
 SLACK_SECRET = "alertmanager-slack"
 SLACK_URL_FILE = f"/etc/alertmanager/secrets/{SLACK_SECRET}/url"
 HEARTBEAT_SECRET = "alertmanager-heartbeat"
@@ -179,7 +187,8 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
             },
             "podDisruptionBudget": disruption_budget(args.alertmanager_replicas),
         },
-        "kube-state-metrics": {"metricLabelsAllowlist": label_allowlist(args.node_labels_for_metrics),
+        "kube-state-metrics": {"collectors": list(KUBE_STATE_COLLECTORS),
+                               "metricLabelsAllowlist": label_allowlist(args.node_labels_for_metrics),
                                "resources": size.get("kube-state-metrics"), "priorityClassName": CLUSTER_CRITICAL},
         "prometheus-node-exporter": {"resources": size.get("node-exporter"), "priorityClassName": NODE_CRITICAL},
         "grafana": grafana,

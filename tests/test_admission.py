@@ -227,3 +227,54 @@ def test_the_shared_nginx_edge_refuses_relays_catch_alls_and_risky_annotations_a
     assert config["data"]["allow-snippet-annotations"] == "false"
     assert config["data"]["annotations-risk-level"] == "Medium"
     assert "return 308 https://$host$request_uri" in config["data"]["http-snippet"]  # TLS redirect still there
+
+
+BUILT_IN_SECRET_READERS = {"cluster-admin", "admin", "edit"}
+# Every ServiceAccount the charts let read Secrets beyond its own namespace, and why. A new one fails this test.
+SECRET_READERS = {
+    ("ingress-nginx", "ingress-nginx"): "serves the TLS Secrets that Ingresses of every namespace name",
+    ("monitoring", "kube-prometheus-stack-operator"): "the operator: Alertmanager and scrape configs name Secrets",
+    ("velero", "velero"): "backs up every namespace, its Secrets included",
+    ("monitoring", "kube-prometheus-stack-grafana"): "open (#20): the dashboard sidecar reads every namespace",
+    ("logging", "loki"): "open (#20): the rules sidecar reads every namespace",
+}
+
+
+def secret_readers(objects: list[dict]) -> dict[tuple[str, str], set[str]]:
+    """ServiceAccount -> the namespaces (or "*") where a rendered binding lets it read Secrets."""
+    def reads(role: dict) -> bool:
+        return any(({"secrets", "*"} & set(rule.get("resources") or [])) and ({"", "*"} & set(rule.get("apiGroups") or []))
+                   and ({"get", "list", "watch", "*"} & set(rule.get("verbs") or [])) for rule in role.get("rules") or [])
+    roles = {(o["kind"], o["metadata"].get("namespace") if o["kind"] == "Role" else None, o["metadata"]["name"]): reads(o)
+             for o in objects if o["kind"] in ("Role", "ClusterRole")}
+    found: dict[tuple[str, str], set[str]] = {}
+    for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        ref = binding["roleRef"]
+        key = (ref["kind"], binding["metadata"].get("namespace") if ref["kind"] == "Role" else None, ref["name"])
+        if not (roles.get(key) or (ref["kind"] == "ClusterRole" and ref["name"] in BUILT_IN_SECRET_READERS)):
+            continue
+        scope = "*" if binding["kind"] == "ClusterRoleBinding" else binding["metadata"]["namespace"]
+        for subject in binding.get("subjects") or []:
+            if subject["kind"] == "ServiceAccount":
+                found.setdefault((subject["namespace"], subject["name"]), set()).add(scope)
+    return {sa: scopes for sa, scopes in found.items() if scopes - {sa[0]}}
+
+
+@needs_charts
+def test_only_the_listed_platform_accounts_read_secrets_beyond_their_namespace_and_kube_state_metrics_does_not(prod):
+    objects = [o for rendered in render_stack(prod).values() for o in rendered.objects]
+    readers = secret_readers(objects)
+    assert set(readers) == set(SECRET_READERS), readers
+    assert ("monitoring", "kube-prometheus-stack-kube-state-metrics") not in readers
+
+
+@needs_charts
+def test_kube_state_metrics_keeps_every_default_collector_but_secrets():
+    import yaml
+
+    from components.monitoring import KUBE_STATE_COLLECTORS
+    from tests.rendering import CHARTS_DIR
+
+    chart = yaml.safe_load((CHARTS_DIR / "kube-prometheus-stack" / "charts" / "kube-state-metrics" / "values.yaml")
+                           .read_text())
+    assert list(KUBE_STATE_COLLECTORS) == [c for c in chart["collectors"] if c != "secrets"]

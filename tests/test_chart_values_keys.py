@@ -22,13 +22,13 @@ pytestmark = pytest.mark.skipif(not CHARTS_DIR.is_dir(), reason="../shared/chart
 FREE_FORM = {
     # Documented Loki config blocks passed straight into Loki's configuration.
     ("loki", "loki.storage"), ("loki", "loki.limits_config"),
-    # Subcharts' own values (grafana 12.11.1, kube-state-metrics 8.4.0: not in ../shared/charts), from their
-    # published values.yaml.
-    ("kube-prometheus-stack", "grafana.grafana.ini"), ("kube-prometheus-stack", "grafana.persistence"),
-    ("kube-prometheus-stack", "grafana.deploymentStrategy"), ("kube-prometheus-stack", "grafana.initChownData"),
-    ("kube-prometheus-stack", "kube-state-metrics.metricLabelsAllowlist"),
-    ("kube-prometheus-stack", "kube-state-metrics.priorityClassName"), ("kube-prometheus-stack", "grafana.priorityClassName"),
+    # Grafana's ini file: any section and key of grafana.ini.
+    ("kube-prometheus-stack", "grafana.grafana.ini"),
+    # Documented in a comment of the subcharts' values.yaml and read by their templates.
+    ("kube-prometheus-stack", "kube-state-metrics.priorityClassName"),
     ("kube-prometheus-stack", "prometheus-node-exporter.priorityClassName"),
+    ("kube-prometheus-stack", "grafana.priorityClassName"),
+    ("kube-prometheus-stack", "grafana.persistence.storageClassName"),
     # Documented in a comment of the chart's values.yaml and read by its templates.
     ("kube-prometheus-stack", "prometheusOperator.priorityClassName"),
     # Documented in a comment of the chart's values.yaml.
@@ -41,7 +41,12 @@ FREE_FORM = {
 
 
 def defaults(chart: str) -> dict[str, Any]:
-    return yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
+    """The chart's values, each subchart's own defaults under its name (the parent's settings laid over them)."""
+    found = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
+    for subchart in sorted((CHARTS_DIR / chart / "charts").glob("*/values.yaml")):
+        name = subchart.parent.name
+        found[name] = deep_merge(yaml.safe_load(subchart.read_text()) or {}, found.get(name) or {})
+    return found
 
 
 def unknown_keys(values: Any, chart_defaults: Any, chart: str, path: str = "") -> Iterator[str]:
