@@ -101,7 +101,7 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
         "read": {"replicas": args.replicas if scalable else 0, **loki_pod},
         "backend": {"replicas": args.replicas if scalable else 0, **persistence, **loki_pod},
         "gateway": {"resources": size.get("loki-gateway"), "metrics": {"resources": size.get("cache-exporter")}},
-        "sidecar": {"resources": size.get("loki-sidecar")},
+        "sidecar": {"rules": {"enabled": False}},  # no Loki ruler rules to load: no reader of every ConfigMap and Secret
         "memcachedExporter": {"resources": size.get("cache-exporter")},
         "chunksCache": _cache(args.cache_memory_mib, args.resources.get("loki-cache")),
         "resultsCache": _cache(max(args.cache_memory_mib // 4, 128), args.resources.get("loki-cache")),

@@ -56,7 +56,6 @@ def _sizes(scale: int, loki_scale: int) -> dict[str, Resources]:
         "node-exporter": fixed("20m", "32Mi", "64Mi"),
         "admission-job": fixed("10m", "32Mi", "64Mi"),
         "loki-gateway": fixed("20m", "32Mi", "128Mi"),
-        "loki-sidecar": fixed("10m", "48Mi", "96Mi"),
         "cache-exporter": fixed("10m", "16Mi", "32Mi"),
         "fluent-bit": fixed("50m", "64Mi", "256Mi"),
         "load-balancer-controller": fixed("50m", "128Mi", "256Mi"),
