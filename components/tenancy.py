@@ -112,14 +112,15 @@ ROUTE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 
 LINK_LOCAL = "169.254.0.0/16"  # the instance metadata service and the rest of link-local
+POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity's agent on every node: workload identities' credentials
 KUBE_DNS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
 
 
 def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[str], internet: bool) -> list[dict]:
     """Deny all egress, then allow: DNS to kube-dns, the team's own namespaces, its declared peers (their own
-    ingress rules still decide), the API server (the VPC range on 443), and unless cut, the internet outside the
-    VPC and link-local (no instance metadata)."""
+    ingress rules still decide), the API server (the VPC range on 443), the Pod Identity agent (port 80), and
+    unless cut, the internet outside the VPC and link-local (no instance metadata)."""
     def policy(name: str, rules: list[dict] | None) -> dict:
         spec: dict = {"podSelector": {}, "policyTypes": ["Egress"]}
         if rules is not None:
@@ -128,7 +129,8 @@ def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[st
 
     rules = [{"to": [KUBE_DNS], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
              {"to": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]},
-             {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]}]
+             {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
+             {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]}]
     if peers:
         rules.append({"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer}}}
                              for peer in peers]})

@@ -194,6 +194,7 @@ PAYMENTS_JOBS = Pod("payments-jobs", {"app": "batch"}, ip="10.40.4.4")
     (TENANT, LOKI_GATEWAY, LOKI_GATEWAY_PORT, False),
     (TENANT, INTERNET_HOST, 443, True),              # the internet, by default
     (TENANT, IMDS, 80, False),                       # never the node's metadata service
+    (TENANT, Pod("none", ip="169.254.170.23"), 80, True),  # but the Pod Identity agent: workload credentials
     (TENANT, NODE_KUBELET, 10250, False),            # nor the nodes
     (TENANT, API_ENDPOINT, 443, True),               # the API server's endpoint in the VPC
     (API_SERVER, METRICS_SERVER, 10250, True),       # the API server to an add-on
@@ -210,6 +211,8 @@ def test_a_team_without_internet_reaches_only_its_peers_dns_and_the_api():
     evaluation = dev_with_teams()
     ml = Pod("ml", {"app": "train"}, ip="10.20.4.4")
     assert not can_connect(evaluation, ml, INTERNET_HOST, 443)
+    assert can_connect(evaluation, ml, Pod("none", ip="169.254.170.23"), 80)  # its workload identity still works
+    assert not can_connect(evaluation, ml, IMDS, 80)
     assert can_connect(evaluation, ml, Pod("kube-system", {"k8s-app": "kube-dns"}, ip="10.20.3.3"), 53)
     egress = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in evaluation.of_type(POLICY)
               if r.inputs["metadata"]["namespace"] == "ml" and "Egress" in r.inputs["spec"]["policyTypes"]}
