@@ -185,7 +185,8 @@ class TenantAdmission(pulumi.ComponentResource):
     def __init__(self, name: str, args: TenantAdmissionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:tenancy:TenantAdmission", name, None, opts)
         self.policies = []
-        for policy in tenant_policies(args.ingress_class, args.gateway, args.images_warn_only):
+        policies = tenant_policies(args.ingress_class, args.gateway, args.images_warn_only)
+        for policy in policies:
             manifest, binding_manifest = policy.manifests(args.enforce)
             created = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
                 policy.name, metadata=manifest["metadata"], spec=manifest["spec"],
@@ -194,5 +195,4 @@ class TenantAdmission(pulumi.ComponentResource):
                 policy.name, metadata=binding_manifest["metadata"], spec=binding_manifest["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[created]))
             self.policies += [created, binding]
-        self.register_outputs({"policies": [p.name for p in tenant_policies(args.ingress_class, args.gateway,
-                                                                            args.images_warn_only)]})
+        self.register_outputs({"policies": [p.name for p in policies]})

@@ -19,23 +19,26 @@ from components.helm import waits_like
 
 @dataclass(frozen=True)
 class Peer:
-    """Who may connect: pods (by labels) in a namespace, every pod of a namespace, or an address range."""
+    """Who may connect: pods (by labels) in a namespace (by name or by labels; neither: every namespace), every pod
+    of those namespaces, or an address range."""
 
-    namespace: str | None = None  # None with no cidr: every namespace
+    namespace: str | None = None
     pod_labels: dict[str, str] | None = None
     cidr: str | None = None
+    namespace_labels: dict[str, str] | None = None
 
     def spec(self) -> dict[str, Any]:
         if self.cidr:
             return {"ipBlock": {"cidr": self.cidr}}
-        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}
-                                if self.namespace else {}}
+        labels = {"kubernetes.io/metadata.name": self.namespace} if self.namespace else self.namespace_labels
+        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": labels} if labels else {}}
         if self.pod_labels:
             peer["podSelector"] = {"matchLabels": self.pod_labels}
         return peer
 
 
 ANYWHERE = Peer(cidr="0.0.0.0/0")
+KUBE_DNS = Peer("kube-system", {"k8s-app": "kube-dns"})
 
 
 @dataclass(frozen=True)

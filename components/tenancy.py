@@ -23,7 +23,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from components.admission import HOSTNAMES_ANNOTATION, LOAD_BALANCERS_LABEL, MANAGED, TEAM_LABEL, TENANT_GROUP
 from components.helm import waits_like
-from components.isolation import Allow, Peer, policies
+from components.isolation import KUBE_DNS, Allow, Peer, policies
 from components.namespaces import namespace
 from components.pod_identity import pod_identity_role
 
@@ -113,8 +113,6 @@ ROUTE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 LINK_LOCAL = "169.254.0.0/16"  # the instance metadata service and the rest of link-local
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity's agent on every node: workload identities' credentials
-KUBE_DNS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
 
 
 def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[str], internet: bool) -> list[dict]:
@@ -127,7 +125,7 @@ def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[st
             spec["egress"] = rules
         return {"metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED)}, "spec": spec}
 
-    rules = [{"to": [KUBE_DNS], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
+    rules = [{"to": [KUBE_DNS.spec()], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
              {"to": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]},
              {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
              {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]}]
@@ -146,10 +144,8 @@ def team_group(team: str) -> str:
 def network_policies(namespace: str, team: str, allowed_peers: Sequence[Peer]) -> list[dict]:
     """Deny all ingress, then allow the same namespace, the team's other namespaces and each allowed peer (pods
     of a platform namespace)."""
-    found = policies(namespace, [Allow(f"from-{peer.namespace}", [peer]) for peer in allowed_peers])
-    found.append({"metadata": {"name": "allow-from-team", "namespace": namespace},
-                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                           "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]}]}})
+    found = policies(namespace, [*(Allow(f"from-{peer.namespace}", [peer]) for peer in allowed_peers),
+                                 Allow("from-team", [Peer(namespace_labels={TEAM_LABEL: team})])])
     for policy in found:
         policy["metadata"]["labels"] = dict(MANAGED)
     return found

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from components.buckets import tls_only_policy
 from ops import github_api, identities, secrets_provider
@@ -191,12 +191,12 @@ def bootstrap(bucket: str | None, region: str | None, kms_alias: str, session: b
     if len(accounts) > 1:
         raise BootstrapError("the stacks name several accounts (" + ", ".join(
             f"{s.name}: {s.account}" for s in wanted) + "): run bootstrap once per account, with its credentials")
-    caller = session.client("sts").get_caller_identity()["Account"]
+    region = region or (wanted[0].region if wanted else "us-east-1")
+    caller = session.client("sts", region_name=region).get_caller_identity()["Account"]
     if accounts and accounts[0] != caller:
         raise BootstrapError(f"the credentials are for account {caller}, but {', '.join(s.name for s in wanted)} "
                              f"belong{'s' if len(wanted) == 1 else ''} to {accounts[0]} (eks-platform:accountId): "
                              "use that account's credentials, e.g. AWS_PROFILE=<its profile>")
-    region = region or (wanted[0].region if wanted else "us-east-1")
     result = Result(bucket=bucket or trust.state_bucket(caller, region), region=region, kms_alias=kms_alias,
                     account=caller)
     kms = session.client("kms", region_name=region)
@@ -276,5 +276,13 @@ def main(bucket: str | None, region: str | None, kms_alias: str, out: TextIO, st
     except BootstrapError as error:
         print(f"error: {error}", file=err or out)
         return 2 if isinstance(error, UnknownStack) else 1
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: AWS: {error} (bootstrap needs administrator credentials of the stacks' account: "
+              "AWS_PROFILE=<its profile>)", file=err or out)
+        return 1
+    except (github_api.NotFound, OSError) as error:
+        print(f"error: GitHub: {error} (setting the OIDC subject template needs an admin's GITHUB_TOKEN)",
+              file=err or out)
+        return 1
     _report(result, stacks, out)
     return 0

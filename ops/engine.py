@@ -54,7 +54,6 @@ class Registration:
     ignore_changes: list[str]
     provider: str
     providers: dict[str, str] = field(default_factory=dict)
-    transforms: list[Callable] = field(default_factory=list)
     after_delete_hooks: list[str] = field(default_factory=list)
     before_delete_hooks: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -190,7 +189,7 @@ class PlatformMonitor(mocks.MockMonitor):
             parent=request.parent, dependencies=list(request.dependencies), protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
             ignore_changes=list(request.ignoreChanges), provider=request.provider,
-            providers=dict(request.providers), transforms=own_transforms,
+            providers=dict(request.providers),
             after_delete_hooks=list(request.hooks.after_delete),
             before_delete_hooks=list(request.hooks.before_delete),
         )

@@ -48,13 +48,11 @@ class StackInfo:
         return trust.preview_environment(self.stack, self.environment)
 
     def outputs(self, backend: str | None = None) -> dict[str, str]:
-        partition = trust.partition(self.region)
         return {
             "stack": self.stack, "environment": self.environment, "account": self.account, "region": self.region,
             "protected": str(self.approved_deploys).lower(),
-            "deploy-role": trust.role_arn(self.account, trust.deploy_role_name(self.stack), partition),
-            "preview-role": trust.role_arn(self.account, trust.preview_role_name(self.stack, self.environment),
-                                           partition),
+            "deploy-role": trust.deploy_role_arn(self.account, self.stack, self.region),
+            "preview-role": trust.preview_role_arn(self.account, self.stack, self.environment, self.region),
             "preview-environment": self.preview_environment,
             "backend": backend or trust.backend_url(trust.state_bucket(self.account, self.region), self.region),
         }

@@ -50,9 +50,10 @@ def main(stack: str, apply: bool, out: TextIO, err: TextIO, session: boto3.sessi
     settings = settings_or_report(stack, err)
     if settings is None:
         return 2
-    if core is None:
-        from kubernetes import client
+    from kubernetes import client
+    from urllib3.exceptions import HTTPError
 
+    if core is None:
         session = session or boto3.session.Session()
         try:
             cluster = session.client("eks", region_name=settings.region).describe_cluster(
@@ -61,7 +62,12 @@ def main(stack: str, apply: bool, out: TextIO, err: TextIO, session: boto3.sessi
             print(f"error: cannot read cluster {settings.cluster_name}: {error}", file=err)
             return 1
         core = client.CoreV1Api(cluster_access.api_client(cluster, settings.region))
-    records = move_records(core, apply)
+    try:
+        records = move_records(core, apply)
+    except (client.ApiException, HTTPError, OSError) as error:
+        print(f"error: the cluster's API refused or could not be reached ({str(error).splitlines()[0]}): run this "
+              "with an admin's credentials from a host that reaches the API endpoint", file=err)
+        return 1
     for record in records:
         print(f"{'moved' if apply else 'would move'} {record}", file=out)
     if not records:

@@ -70,11 +70,7 @@ class StackIdentity:
 
     @property
     def deploy_role_arn(self) -> str:
-        return trust.role_arn(self.account, trust.deploy_role_name(self.name), self.partition)
-
-    @property
-    def preview_role_arn(self) -> str:
-        return trust.role_arn(self.account, trust.preview_role_name(self.name, self.environment), self.partition)
+        return trust.deploy_role_arn(self.account, self.name, self.region)
 
     @property
     def approved_previews(self) -> bool:
@@ -289,7 +285,7 @@ def ensure(session, repo: str, stacks: Sequence[StackIdentity], account_stacks: 
            bucket: str, region: str, state_key_arn: str) -> Identities:
     """The identities of `stacks` (all of one account); `account_stacks` are every stack of that account, whose
     state the shared automatic preview role reads."""
-    iam = session.client("iam")
+    iam = session.client("iam", region_name=region)
     result = Identities()
     _ensure_provider(iam, result)
     account, partition = stacks[0].account, stacks[0].partition

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
-from stacks.rules import capacity_warnings
 from ops.stackfiles import PROJECT_DIR, StackFileError, account_sharing_warnings, read_stack_config
+from stacks.rules import capacity_warnings
 
 HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
           "registers; values AWS computes are placeholders.")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 import boto3
+import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from components.network import pick_zones, supported_zones
@@ -71,9 +72,9 @@ def _zones(ec2, count: int) -> tuple[list[str], str]:
         return supported_zones(names, ids), str(error)
 
 
-def profile_hint(account: str, session: boto3.session.Session) -> str:
+def profile_hint(account: str) -> str:
     """Which AWS profile of this machine reaches `account` (SSO or an assumed role), or how to make one."""
-    profiles = session._session.full_config.get("profiles", {})  # botocore's parsed ~/.aws/config
+    profiles = botocore.session.Session().full_config.get("profiles", {})  # the parsed ~/.aws/config
     matching = sorted(name for name, profile in profiles.items()
                       if profile.get("sso_account_id") == account or f":{account}:" in profile.get("role_arn", ""))
     if matching:
@@ -135,7 +136,7 @@ def run_checks(settings: Settings, session: boto3.session.Session, today: date |
     account = identity["Account"]
     checks.append(Check("account", account == cfg.account_id,
                         f"credentials are for account {account}; the stack belongs to {cfg.account_id}",
-                        profile_hint(cfg.account_id, session)))
+                        profile_hint(cfg.account_id)))
     caller_role = role_of(identity["Arn"])
     listed = [arn for _, arn in access_principals(dict(settings.config))
               if caller_role and arn.split(":")[4] == account and arn.rsplit("/", 1)[1] == caller_role]
@@ -145,7 +146,7 @@ def run_checks(settings: Settings, session: boto3.session.Session, today: date |
                         "remove it from adminRoleArns, teams and previewRoleArn: EKS gives the creator an access "
                         "entry and refuses a second one (409 ResourceInUseException)"))
 
-    checks.append(boundary_check(settings, session.client("iam")))
+    checks.append(boundary_check(settings, session.client("iam", region_name=region)))
     checks.append(_api_reach(settings))
     checks.append(_version_step(session.client("eks", region_name=region), settings))
     notice = eks_versions.notice(cfg.kubernetes_version, today or date.today())

@@ -7,7 +7,7 @@ Grafana's pod directly; Grafana is reached through the ingress controller only.
 from __future__ import annotations
 
 from components import backup, gateway, gpu, ingress, logging, monitoring
-from components.isolation import ANYWHERE, Allow, Peer
+from components.isolation import ANYWHERE, KUBE_DNS, Allow, Peer
 
 PROMETHEUS = Peer(monitoring.NAMESPACE, {"app.kubernetes.io/name": "prometheus"})
 GRAFANA_PODS = {"app.kubernetes.io/name": "grafana"}
@@ -19,8 +19,7 @@ OPERATOR_WEBHOOK_PORT = 10250
 INGRESS_CONTROLLER_PODS = {"app.kubernetes.io/component": "controller"}
 INGRESS_TRAFFIC_PORTS = (80, 443, ingress.REDIRECT_PORT)
 INGRESS_WEBHOOK_PORT = 8443
-KUBE_SYSTEM = "kube-system"
-KUBE_DNS_PODS = {"k8s-app": "kube-dns"}
+KUBE_SYSTEM = KUBE_DNS.namespace
 GATEWAY_PROXY_PORTS = (10080, 10443)  # Envoy's container ports for the Gateway's listeners 80 and 443
 
 
@@ -71,7 +70,7 @@ def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx",
     if has_gpu:
         flows[gpu.NAMESPACE] = [scrape]
     flows[KUBE_SYSTEM] = [
-        Allow("cluster-dns", [Peer()], KUBE_DNS_PODS, [53], ("UDP", "TCP")),
+        Allow("cluster-dns", [Peer()], KUBE_DNS.pod_labels, [53], ("UDP", "TCP")),
         Allow("vpc-to-add-ons", [api_server]),  # the API server to webhooks, kubelets' probes, the nodes
         scrape,
     ]

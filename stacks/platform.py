@@ -35,7 +35,7 @@ from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import PROMETHEUS, edge_pods, platform_flows
-from stacks.rules import base_domain, capacity_warnings, team_hostnames
+from stacks.rules import capacity_warnings, team_hostnames
 
 
 def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.Input]]:
@@ -279,7 +279,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         ingress_class=INGRESS_CLASS if cfg.ingress.controller == "nginx" else None,
         gateway=(GATEWAY_NAMESPACE, GATEWAY) if cfg.ingress.controller == "gateway" else None,
         enforce=cfg.tenancy.admission == "enforce", images_warn_only=cfg.environment == "dev"), after())
-    base = base_domain(cfg.dns)
+    base = dns.base_domain if dns else None
     for team, team_config in cfg.teams.items():
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
@@ -298,10 +298,10 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         metrics_server_replicas=services.metrics_server_replicas, autoscaler_replicas=services.metrics_server_replicas,
         autoscaler_resources=sizes["cluster-autoscaler"], metrics_server_resources=sizes["metrics-server"], **oidc,
     ), after())
+    owners = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
+              edge.namespace: edge, backup.namespace: backup, **({gpu.namespace: gpu} if gpu else {})}
     for namespace, allows in platform_flows(cfg.network.cidr, gpu is not None, cfg.ingress.controller,
                                             grafana_published=grafana_host is not None).items():
-        owners = {monitoring.namespace: monitoring, loki.namespace: loki, fluent_bit.namespace: fluent_bit,
-                  edge.namespace: edge, backup.namespace: backup, **({gpu.namespace: gpu} if gpu else {})}
         waits = [owners[namespace].namespace_object] if namespace in owners else []  # kube-system exists already
         NamespaceIsolation(f"{name}-{namespace}", namespace, allows, after(*waits))
     return {

@@ -6,7 +6,7 @@ protected against deletion and held to stricter rules (see `stacks/rules.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from components.helm import Resources
@@ -81,7 +81,7 @@ class Profile:
     allow_single_nat: bool
     min_on_demand_nodes: int
     services: ServiceProfile
-    team_quota: dict[str, str] = field(default_factory=dict)  # what a team's `quota` holds unless it says
+    team_quota: dict[str, str]  # what a team's `quota` holds unless it says
 
 
 def _team_quota(scale: int) -> dict[str, str]:

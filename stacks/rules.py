@@ -147,12 +147,12 @@ def _host_problems(teams: dict[str, Any], dns: Any) -> Iterator[Problem]:
         for i, host in enumerate(_get(config, "hosts", ())):
             path = f"teams.{team}.hosts[{i}]"
             other = next((t for t in teams if t != team and (host == f"{t}.{base}" or host.endswith(f".{t}.{base}"))),
-                         None)
+                         None) if base else None
             if not base:
                 yield Problem(path, host, "names a host of the stack's base domain: set eks-platform:dns too")
             elif not host.endswith(f".{base}"):
                 yield Problem(path, host, f"must be a name below the stack's base domain {base}")
-            elif host in (f"grafana.{base}",):
+            elif host == f"grafana.{base}":
                 yield Problem(path, host, "is the platform's Grafana; choose another name")
             elif other:
                 yield Problem(path, host, f"is below team {other}'s domain {other}.{base}")

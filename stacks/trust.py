@@ -60,6 +60,14 @@ def role_arn(account: str, name: str, partition_: str = "aws") -> str:
     return f"arn:{partition_}:iam::{account}:role/{name}"
 
 
+def deploy_role_arn(account: str, stack: str, region: str) -> str:
+    return role_arn(account, deploy_role_name(stack), partition(region))
+
+
+def preview_role_arn(account: str, stack: str, environment: str, region: str) -> str:
+    return role_arn(account, preview_role_name(stack, environment), partition(region))
+
+
 def boundary_arn(account: str, stack: str, partition_: str = "aws") -> str:
     return f"arn:{partition_}:iam::{account}:policy/{boundary_name(stack)}"
 

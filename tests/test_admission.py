@@ -99,6 +99,13 @@ ATTACKS = {
     "strip the managed label": (as_search(QUOTAS, {"metadata": {"name": "team-quota"}}, operation="UPDATE",
                                           old_object=managed("team-quota")), "are the platform's"),
     "forge a managed object": (as_search(NETPOL, managed("allow-all")), "are the platform's"),
+    "delete its default-deny as its own service account (edit may impersonate one)": (as_search(
+        NETPOL, None, operation="DELETE", old_object=managed("default-deny-ingress"),
+        groups=["system:serviceaccounts", "system:serviceaccounts:search"],
+        username="system:serviceaccount:search:default"), "are the platform's"),
+    "an ALB through the old class annotation": (as_search(INGRESSES, {
+        "metadata": {"name": "web", "annotations": {"kubernetes.io/ingress.class": "alb"}},
+        "spec": {"rules": [rule(f"api.search.{BASE}")]}}), "only ingress class"),
     "admit the whole internet": (as_search(NETPOL, {"metadata": {"name": "open"}, "spec": {"podSelector": {}, "ingress": [
         {"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}}), "no ingress from 0.0.0.0/0"),
     "admit everyone with an empty from": (as_search(NETPOL, {"metadata": {"name": "open"}, "spec": {
@@ -176,8 +183,8 @@ def test_in_gateway_mode_routes_serve_only_the_teams_hosts_through_the_platforms
                               "platform's Gateway envoy-gateway-system/edge")]:
         denied, _ = outcome(evaluation, as_search(ROUTES, attempt))
         assert any(message in m for m in denied), denied
-    assert not [n for n, _ in [(p["metadata"]["name"], b) for p, b in registered_policies(evaluation)]
-                if n == "eks-platform-tenant-ingresses"]  # no ingress class to guard in gateway mode
+    names = {policy["metadata"]["name"] for policy, _ in registered_policies(evaluation)}
+    assert "eks-platform-tenant-routes" in names and "eks-platform-tenant-ingresses" not in names
 
 
 def test_dev_warns_about_image_tags_and_warn_mode_warns_about_everything(dev):

@@ -73,3 +73,15 @@ def test_a_dry_run_lists_and_yes_moves_each_record_unchanged_then_nothing_is_lef
     out = io.StringIO()
     helm_storage.main("prod", True, out, io.StringIO(), core=core)
     assert "nothing to move" in out.getvalue()
+
+
+class RefusingCore(FakeCore):
+    def list_secret_for_all_namespaces(self, label_selector: str):
+        raise client.ApiException(status=403, reason="Forbidden")
+
+
+def test_a_refusing_or_unreachable_cluster_is_one_line_not_a_traceback():
+    err = io.StringIO()
+    assert helm_storage.main("prod", True, io.StringIO(), err, core=RefusingCore([])) == 1
+    assert err.getvalue().startswith("error: the cluster's API refused or could not be reached (") and \
+        "Traceback" not in err.getvalue() and len(err.getvalue().splitlines()) == 1

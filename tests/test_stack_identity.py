@@ -38,9 +38,10 @@ def test_every_role_the_stack_creates_carries_its_boundary_even_inside_pulumi_ek
     roles = evaluation.of_type(ROLE)
     boundary = trust.boundary_arn(evaluation.settings.account_id, stack)
     assert {r.inputs.get("permissionsBoundary") for r in roles} == {boundary}
-    assert any(r.name.endswith("-eksRole") for r in roles)  # the cluster role pulumi-eks makes
-    kinds = {r.name.rsplit("-", 1)[-1] for r in roles}
-    assert {"node", "runner", "logs", "loki", "velero", "cni", "csi"} & kinds
+    kinds = {r.name.removeprefix(f"acme-{stack}-") for r in roles}
+    assert kinds >= {"eksRole",  # the cluster role pulumi-eks makes inside its remote component
+                     "general-node", "flow-logs", "vpc-cni", "ebs-csi", "loki", "velero", "cluster-autoscaler",
+                     "load-balancer-controller", "runner", "preview-runner"}
 
 
 def test_a_boundary_of_the_users_own_replaces_bootstraps():
