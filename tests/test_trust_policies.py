@@ -35,6 +35,7 @@ def test_a_deploy_role_trusts_its_environment_in_a_deploy_workflow_on_main(workf
 @pytest.mark.parametrize("attempt", [
     token("environment:prod", "pulumi-up.yml", "refs/heads/attacker"),       # a pushed branch's copy of the workflow
     token("environment:prod", "pull-request.yml", "refs/pull/7/merge"),      # a pull request declaring the env
+    token("environment:prod", "pulumi-up.yml", "refs/pull/7/merge"),         # ...calling the deploy workflow
     token("pull_request", "pulumi-up.yml", "refs/pull/7/merge"),             # a pull request's own workflow
     token("environment:prod", "evil.yml", "refs/heads/main"),                # another workflow on main
     token("environment:dev", "pulumi-up.yml", "refs/heads/main"),            # another stack's environment
