@@ -1,10 +1,14 @@
 """Logging: Loki storing in S3, and Fluent Bit shipping every node's container logs to it.
 
 Loki's bucket is KMS-encrypted, private, TLS-only and expires objects after the retention period;
-Loki reaches it through its own IRSA role limited to that bucket and key (no access keys). Retention
+Loki reaches it through its own IRSA role limited to that bucket and key (no access keys). Loki is
+multi-tenant: each team's logs are its own tenant (`X-Scope-OrgID`), the platform's namespaces and the
+nodes' journal are the `platform` tenant, and retention and limits apply per tenant. Retention
 is enforced by Loki's compactor. Loki's replication factor follows its writers, so a single binary
 accepts pushes and three writers survive the loss of one. Fluent Bit runs on every node whatever its
-taints, labels streams with namespace/pod/container/node only, buffers on the node's disk so logs
+taints, sends each record to the tenant of its namespace (one Loki output per tenant, matched on the
+file name in the record's tag, so a record can reach one tenant only), labels streams with
+namespace/pod/container/node only, buffers on the node's disk so logs
 survive a Loki outage, and skips its own and Loki's logs (an error shipping them would feed itself).
 Both are monitored: Loki's own rules, alerts and dashboards; Fluent Bit's metrics, dashboard and
 alerts for failed retries and dropped records.
@@ -13,6 +17,7 @@ alerts for failed retries and dropped records.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -21,6 +26,7 @@ import pulumi_aws as aws
 
 from components.helm import (CLUSTER_CRITICAL, NODE_CRITICAL, TOLERATE_EVERY_TAINT, Resources, release,
                              resources_values, waits_like)
+from components.dashboards import DASHBOARDS_NAMESPACE
 from components.namespaces import namespace
 from components.irsa import service_account_role
 from components.buckets import private_bucket
@@ -31,6 +37,7 @@ LOKI_SERVICE_ACCOUNT = "loki"
 LOKI_GATEWAY = f"loki-gateway.{NAMESPACE}.svc.cluster.local"
 LOKI_URL = f"http://{LOKI_GATEWAY}"
 BUFFER_DIR = "/var/fluent-bit/state"
+PLATFORM_TENANT = "platform"
 
 
 @dataclass
@@ -85,7 +92,8 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
     return {
         "deploymentMode": args.mode,
         "loki": {
-            "auth_enabled": False,
+            "auth_enabled": True,
+            "querier": {"multi_tenant_queries_enabled": True},  # Grafana's all-tenants datasource: `a|b|c`
             "commonConfig": {"replication_factor": replication_factor(args.replicas)},
             "schemaConfig": {"configs": [{"from": "2025-01-01", "store": "tsdb", "object_store": "s3",
                                           "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]},
@@ -105,7 +113,8 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
         "memcachedExporter": {"resources": size.get("cache-exporter")},
         "chunksCache": _cache(args.cache_memory_mib, args.resources.get("loki-cache")),
         "resultsCache": _cache(max(args.cache_memory_mib // 4, 128), args.resources.get("loki-cache")),
-        "monitoring": {"serviceMonitor": {"enabled": True}, "rules": {"enabled": True},
+        "monitoring": {"namespace": DASHBOARDS_NAMESPACE,  # its alert and recording rules land there too
+                       "serviceMonitor": {"enabled": True}, "rules": {"enabled": True},
                        "alerts": {"enabled": True}, "dashboards": {"enabled": True}},
         "lokiCanary": {"enabled": False},  # a pusher on every node; the pipeline alerts watch ingestion instead
         "test": {"enabled": False},  # the helm test needs the canary
@@ -145,7 +154,38 @@ UNSHIPPED_NAMESPACES = (FLUENT_BIT_NAMESPACE, NAMESPACE)
 NODE_UNITS = ("kubelet.service", "containerd.service")  # the node's own logs, from the systemd journal
 
 
-def fluent_bit_config() -> dict[str, str]:
+CONTAINER_LOG_TAG = r"^kube\.var\.log\.containers\.[^_]+_"  # kube.* + <pod>_<namespace>_<container>-<id>.log
+CONTAINER_LABELS = ("job=fluent-bit, namespace=$kubernetes['namespace_name'], pod=$kubernetes['pod_name'], "
+                    "container=$kubernetes['container_name'], node=$kubernetes['host']")
+
+
+def container_log_matches(team_namespaces: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Tenant -> the `Match`/`Match_Regex` line of its output. Each team's regex names its namespaces;
+    the platform's takes every other namespace, so each container log file reaches exactly one tenant."""
+    if not team_namespaces:
+        return {PLATFORM_TENANT: "Match kube.*"}
+    def alternatives(namespaces: Sequence[str]) -> str:
+        return "|".join(sorted(namespaces))  # namespace names are DNS labels: nothing to escape
+    every_team = alternatives([ns for namespaces in team_namespaces.values() for ns in namespaces])
+    matches = {team: f"Match_Regex {CONTAINER_LOG_TAG}(?:{alternatives(namespaces)})_[^_]+\\.log$"
+               for team, namespaces in sorted(team_namespaces.items())}
+    return {PLATFORM_TENANT: f"Match_Regex {CONTAINER_LOG_TAG}(?!(?:{every_team})_)[^_]+_[^_]+\\.log$", **matches}
+
+
+def _loki_output(alias: str, match: str, tenant: str, labels: str, buffer_limit: str, extra: str = "") -> str:
+    return (f"[OUTPUT]\n    Name loki\n    Alias {alias}\n    {match}\n"
+            f"    Host {LOKI_GATEWAY}\n    Port 80\n    tenant_id {tenant}\n"
+            f"    labels {labels}\n{extra}    line_format json\n"
+            f"    storage.total_limit_size {buffer_limit}\n    Retry_Limit no_limits\n")
+
+
+def _container_outputs(team_namespaces: Mapping[str, Sequence[str]]) -> list[str]:
+    return [_loki_output(f"loki-{tenant}", match, tenant, CONTAINER_LABELS,
+                         "2G" if tenant == PLATFORM_TENANT else "1G", "    remove_keys kubernetes\n")
+            for tenant, match in container_log_matches(team_namespaces).items()]
+
+
+def fluent_bit_config(team_namespaces: Mapping[str, Sequence[str]] = {}) -> dict[str, str]:
     return {
         "service": (
             "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n"
@@ -168,18 +208,9 @@ def fluent_bit_config() -> dict[str, str]:
             "[FILTER]\n    Name kubernetes\n    Match kube.*\n    Merge_Log On\n    Keep_Log Off\n"
             "    K8S-Logging.Parser On\n    K8S-Logging.Exclude On\n    Labels Off\n    Annotations Off\n"
         ),
-        "outputs": (
-            "[OUTPUT]\n    Name loki\n    Match kube.*\n"
-            f"    Host {LOKI_GATEWAY}\n    Port 80\n"
-            "    labels job=fluent-bit, namespace=$kubernetes['namespace_name'], pod=$kubernetes['pod_name'], "
-            "container=$kubernetes['container_name'], node=$kubernetes['host']\n"
-            "    remove_keys kubernetes\n    line_format json\n"
-            "    storage.total_limit_size 2G\n    Retry_Limit no_limits\n"
-            "[OUTPUT]\n    Name loki\n    Match host.*\n"
-            f"    Host {LOKI_GATEWAY}\n    Port 80\n"
-            "    labels job=node-journal, unit=$_SYSTEMD_UNIT, node=${NODE_NAME}\n"
-            "    line_format json\n    storage.total_limit_size 512M\n    Retry_Limit no_limits\n"
-        ),
+        "outputs": "".join(_container_outputs(team_namespaces)) + _loki_output(
+            "loki-node-journal", "Match host.*", PLATFORM_TENANT,
+            "job=node-journal, unit=$_SYSTEMD_UNIT, node=${NODE_NAME}", "512M"),
     }
 
 
@@ -202,27 +233,33 @@ def fluent_bit_alerts() -> list[dict[str, Any]]:
     ]
 
 
-def fluent_bit_values(resources: Resources | None = None) -> dict[str, Any]:
+@dataclass
+class FluentBitArgs:
+    team_namespaces: Mapping[str, Sequence[str]] = field(default_factory=dict)  # team (log tenant) -> namespaces
+    resources: Resources | None = None
+
+
+def fluent_bit_values(args: FluentBitArgs) -> dict[str, Any]:
     return {
         "kind": "DaemonSet",
         "tolerations": [TOLERATE_EVERY_TAINT],
-        "config": fluent_bit_config(),
+        "config": fluent_bit_config(args.team_namespaces),
         "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "extraVolumes": [{"name": "buffer", "hostPath": {"path": BUFFER_DIR, "type": "DirectoryOrCreate"}}],
         "extraVolumeMounts": [{"name": "buffer", "mountPath": BUFFER_DIR}],
-        "resources": resources_values(resources),
+        "resources": resources_values(args.resources),
         "serviceMonitor": {"enabled": True},
         "prometheusRule": {"enabled": True, "rules": fluent_bit_alerts()},
-        "dashboards": {"enabled": True},
+        "dashboards": {"enabled": True, "namespace": DASHBOARDS_NAMESPACE},
         "priorityClassName": NODE_CRITICAL,
     }
 
 
 class FluentBit(pulumi.ComponentResource):
-    def __init__(self, name: str, resources: Resources | None = None, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: FluentBitArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:logging:FluentBit", name, None, opts)
         ns = namespace(FLUENT_BIT_NAMESPACE, pulumi.ResourceOptions(parent=self), pod_security="privileged")  # reads host logs
-        self.release = release("fluent-bit", "fluent-bit", ns.metadata.name, fluent_bit_values(resources),
+        self.release = release("fluent-bit", "fluent-bit", ns.metadata.name, fluent_bit_values(args),
                                timeout_seconds=300, opts=waits_like(self, opts))
         self.namespace = FLUENT_BIT_NAMESPACE
         self.namespace_object = ns

@@ -5,8 +5,9 @@ Prometheus is bounded by time and by size (85 % of its volume). Rules, ServiceMo
 of every release are picked up (no `release` label needed). The `monitoring.coreos.com` CRDs are not
 installed by this release: `components.crds.Crds` applies them, so a chart bump upgrades them too.
 Grafana's admin password lives in a Kubernetes Secret of ours (never in Helm values), Loki is a
-datasource, and dashboards from ConfigMaps labelled `grafana_dashboard: "1"` in any namespace are
-loaded. With a Slack webhook, alerts go to Slack; the URL sits in a Secret that Alertmanager mounts.
+datasource per log tenant (one for all of them, one per team), and dashboards from ConfigMaps labelled
+`grafana_dashboard: "1"` in its own namespace are loaded: Grafana's account reads ConfigMaps there and
+nothing else (a Role of ours, not the chart's, which also grants Secrets). With a Slack webhook, alerts go to Slack; the URL sits in a Secret that Alertmanager mounts.
 Scrape targets EKS does not expose (controller manager, scheduler, etcd, kube-proxy on 127.0.0.1)
 are off, so their "down" alerts cannot fire forever.
 """
@@ -19,13 +20,16 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.dashboards import DASHBOARDS_NAMESPACE
 from components.helm import CLUSTER_CRITICAL, NODE_CRITICAL, Resources, release, waits_like
 from components.namespaces import namespace
 
-NAMESPACE = "monitoring"
+NAMESPACE = DASHBOARDS_NAMESPACE
 RELEASE = "kube-prometheus-stack"
 GRAFANA = f"{RELEASE}-grafana"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+GRAFANA_SIDECAR_ROLE = "grafana-configmap-reader"
+LOKI_TENANT_HEADER = "X-Scope-OrgID"
 # The chart's collectors but `secrets`: no rule reads kube_secret_*, and the collector would make
 # kube-state-metrics a reader of every Secret in the cluster.
 KUBE_STATE_COLLECTORS = (
@@ -45,6 +49,7 @@ class MonitoringArgs:
     storage_class: str
     grafana_admin_password: pulumi.Input[str]
     loki_url: str
+    log_tenants: Sequence[str] = ("platform",)  # the first is the platform's; the others are teams
     prometheus_replicas: int = 1
     prometheus_retention: str = "15d"
     prometheus_storage_gib: int = 50
@@ -120,6 +125,15 @@ def alertmanager_config(slack_channel: str | None, team_routes: Sequence[TeamRou
     }
 
 
+def loki_datasources(url: str, tenants: Sequence[str]) -> list[dict[str, Any]]:
+    """`Loki`: every tenant at once (Loki's multi-tenant queries, with a `__tenant_id__` label); `Loki <team>`:
+    one team's logs and nobody else's."""
+    def source(name: str, tenant: str) -> dict[str, Any]:
+        return {"name": name, "type": "loki", "access": "proxy", "url": url, "isDefault": False,
+                "jsonData": {"httpHeaderName1": LOKI_TENANT_HEADER}, "secureJsonData": {"httpHeaderValue1": tenant}}
+    return [source("Loki", "|".join(tenants)), *(source(f"Loki {team}", team) for team in tenants[1:])]
+
+
 def disruption_budget(replicas: int) -> dict[str, Any]:
     """With more than one replica, keep all but one through voluntary disruptions (a node-group roll)."""
     return {"enabled": replicas > 1, "minAvailable": max(replicas - 1, 1)}
@@ -137,11 +151,12 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
     volumes = volume_retention_policy(args.delete_volumes_with_workload)
     grafana: dict[str, Any] = {
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+        "rbac": {"namespaced": True, "useExistingRole": GRAFANA_SIDECAR_ROLE},
         "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                                   "searchNamespace": "ALL"},
+                                   "searchNamespace": NAMESPACE, "resource": "configmap"},
+                    "datasources": {"resource": "configmap"},
                     "resources": size.get("config-reloader")},
-        "additionalDataSources": [{"name": "Loki", "type": "loki", "access": "proxy", "url": args.loki_url,
-                                   "isDefault": False}],
+        "additionalDataSources": loki_datasources(args.loki_url, args.log_tenants),
         "persistence": {"enabled": True, "type": "pvc", "storageClassName": args.storage_class,
                         "accessModes": ["ReadWriteOnce"], "size": f"{args.grafana_storage_gib}Gi"},
         "deploymentStrategy": {"type": "Recreate"},  # one ReadWriteOnce volume: never two pods at once
@@ -222,9 +237,13 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-alertmanager-heartbeat", metadata={"name": HEARTBEAT_SECRET, "namespace": NAMESPACE},
                 type="Opaque", string_data={"url": pulumi.Output.secret(args.heartbeat_url)}, opts=in_namespace,
             ))
+        sidecar_role = k8s.rbac.v1.Role(
+            f"{name}-grafana-sidecar", metadata={"name": GRAFANA_SIDECAR_ROLE, "namespace": NAMESPACE},
+            rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}],
+            opts=in_namespace)
         self.release = release(RELEASE, "kube-prometheus-stack", ns.metadata.name, chart_values(args, slack),
                                timeout_seconds=900, skip_crds=True,
-                               opts=waits_like(self, opts, *secrets), delete_hooks=args.after_delete)
+                               opts=waits_like(self, opts, *secrets, sidecar_role), delete_hooks=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.alert_delivery = f"slack {args.slack_channel}" if slack else "none: no Slack webhook configured"

@@ -25,7 +25,7 @@ from components.admission import TenantAdmission, TenantAdmissionArgs
 from components.gateway import GATEWAY, NAMESPACE as GATEWAY_NAMESPACE, Gateway, GatewayArgs
 from components.ingress import INGRESS_CLASS, Ingress, IngressArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from components.logging import LOKI_URL, FluentBit, Loki, LokiArgs
+from components.logging import LOKI_URL, PLATFORM_TENANT, FluentBit, FluentBitArgs, Loki, LokiArgs
 from components.monitoring import GRAFANA, Monitoring, MonitoringArgs, TeamRoute
 from components.network import Network, NetworkArgs
 from components.helm import HELM_DRIVER
@@ -247,6 +247,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     volumes_gone = {ns: [_wait_for_volumes(settings, ns)] if delete_volumes else [] for ns in ("monitoring", "logging")}
     monitoring = Monitoring(name, MonitoringArgs(
         storage_class=STORAGE_CLASS, grafana_admin_password=password, loki_url=LOKI_URL,
+        log_tenants=[PLATFORM_TENANT, *cfg.teams],
         prometheus_replicas=services.prometheus_replicas,
         prometheus_retention=cfg.monitoring.prometheus_retention,
         prometheus_storage_gib=cfg.monitoring.prometheus_storage_gib,
@@ -264,8 +265,10 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         retention_days=cfg.logging.retention_days, mode=services.loki_mode, replicas=services.loki_replicas,
         cache_memory_mib=services.loki_cache_mib, protect=settings.profile.protect,
         delete_volumes_with_workload=delete_volumes, resources=sizes, after_delete=volumes_gone["logging"], **oidc,
-    ), after(crds, storage.storage_class))
-    fluent_bit = FluentBit(name, sizes["fluent-bit"], after(crds))
+    ), after(crds, storage.storage_class, monitoring.namespace_object))  # its dashboards go to Grafana's namespace
+    fluent_bit = FluentBit(name, FluentBitArgs(
+        team_namespaces={team: t.namespaces for team, t in cfg.teams.items()}, resources=sizes["fluent-bit"],
+    ), after(crds, monitoring.namespace_object))
     backup = Backup(name, BackupArgs(
         cluster_name=name, eks_cluster_name=cluster.eks_cluster.name, region=settings.region,
         schedule=cfg.backup.schedule, retention_days=cfg.backup.retention_days, protect=settings.profile.protect,
@@ -274,7 +277,8 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
     load_balancers = LoadBalancerController(name, LoadBalancerControllerArgs(
         cluster_name=cluster.eks_cluster.name, region=settings.region, vpc_id=vpc_id, tags=settings.tags,
         resources=sizes["load-balancer-controller"]), after())
-    edge = _edge(settings, dns, grafana_host, monitoring, after, crds, load_balancers.release)
+    edge = _edge(settings, dns, grafana_host, monitoring, after, crds, load_balancers.release,
+                 monitoring.namespace_object)
     admission = TenantAdmission(name, TenantAdmissionArgs(
         ingress_class=INGRESS_CLASS if cfg.ingress.controller == "nginx" else None,
         gateway=(GATEWAY_NAMESPACE, GATEWAY) if cfg.ingress.controller == "gateway" else None,
@@ -292,7 +296,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
             vpc_cidr=cfg.network.cidr, egress_namespaces=team_config.egress.namespaces,
             egress_internet=team_config.egress.internet,
         ), after(admission))
-    gpu = Gpu(name, sizes, after(crds)) if has_gpu else None
+    gpu = Gpu(name, sizes, after(crds, monitoring.namespace_object)) if has_gpu else None
     Autoscaling(name, AutoscalingArgs(
         cluster_name=name, region=settings.region, kubernetes_version=cfg.kubernetes_version,
         metrics_server_replicas=services.metrics_server_replicas, autoscaler_replicas=services.metrics_server_replicas,

@@ -15,6 +15,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from components.instance_types import architecture, capacity, is_nvidia_gpu
 from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
+from components.logging import PLATFORM_TENANT
 from components.tenancy import RESERVED_NAMESPACES
 from stacks import eks_versions, trust
 from stacks.problems import Problem
@@ -112,6 +113,8 @@ def _team_problems(teams: dict[str, Any]) -> Iterator[Problem]:
     claimed: dict[str, str] = {}
     resource_names: dict[str, str] = {}
     for team, config in teams.items():
+        if team == PLATFORM_TENANT:
+            yield Problem(f"teams.{team}", team, "is reserved: the platform's own log tenant; choose another team name")
         for i, ns in enumerate(_get(config, "namespaces", ())):
             path = f"teams.{team}.namespaces[{i}]"
             if ns in RESERVED_NAMESPACES:

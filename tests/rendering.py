@@ -108,8 +108,17 @@ def render(chart: str, values: dict[str, Any], release: str, namespace: str, kub
     return Rendered(release, chart, namespace, values, tuple(objects), tuple(absent))
 
 
+_RENDERED: dict[int, tuple[Evaluation, dict[str, Rendered]]] = {}
+
+
 def render_stack(evaluation: Evaluation) -> dict[str, Rendered]:
-    """Every Helm release of the evaluated stack, by release name."""
+    """Every Helm release of the evaluated stack, by release name (rendered once per evaluation and worker)."""
+    if id(evaluation) not in _RENDERED:
+        _RENDERED[id(evaluation)] = (evaluation, _render_stack(evaluation))  # the evaluation held: its id stays its own
+    return _RENDERED[id(evaluation)][1]
+
+
+def _render_stack(evaluation: Evaluation) -> dict[str, Rendered]:
     version = evaluation.settings.config.kubernetes_version
     rendered = {}
     for registration in evaluation.of_type(RELEASE):

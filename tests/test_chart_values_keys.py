@@ -29,6 +29,7 @@ FREE_FORM = {
     ("kube-prometheus-stack", "prometheus-node-exporter.priorityClassName"),
     ("kube-prometheus-stack", "grafana.priorityClassName"),
     ("kube-prometheus-stack", "grafana.persistence.storageClassName"),
+    ("kube-prometheus-stack", "grafana.rbac.useExistingRole"),
     # Documented in a comment of the chart's values.yaml and read by its templates.
     ("kube-prometheus-stack", "prometheusOperator.priorityClassName"),
     # Documented in a comment of the chart's values.yaml.

@@ -46,6 +46,7 @@ def problems_of(stack: str, **overrides) -> dict[str, str]:
     ({"netwrok": {"cidr": "10.0.0.0/16"}}, "netwrok", "did you mean 'network'"),
     ({"tags": {"aws:owner": "x"}}, "tags.aws:owner", "must not start with 'aws:'"),
     ({"region": "moon-1"}, "aws:region", "AWS region"),
+    ({"teams": {"platform": {"namespaces": ["tools"]}}}, "teams.platform", "the platform's own log tenant"),
 ])
 def test_bad_value_is_rejected_with_its_key(overrides, key, fragment):
     problems = problems_of("dev", **overrides)

@@ -136,11 +136,16 @@ def test_configured_grafana_password_is_used_instead_of_a_generated_one():
     assert "grafanaAdminPassword" in evaluation.secret_outputs
 
 
-def test_grafana_has_loki_and_loads_dashboards_from_every_namespace(any_stack):
+def test_grafana_has_a_loki_datasource_for_all_tenants_and_one_per_team(any_stack):
     grafana = values(any_stack, "kube-prometheus-stack")["grafana"]
-    assert grafana["additionalDataSources"] == [{"name": "Loki", "type": "loki", "access": "proxy",
-                                                 "url": LOKI_URL, "isDefault": False}]
-    assert grafana["sidecar"]["dashboards"]["searchNamespace"] == "ALL"
+    teams = list(any_stack.settings.config.teams)
+    sources = {s["name"]: s for s in grafana["additionalDataSources"]}
+    assert set(sources) == {"Loki", *(f"Loki {team}" for team in teams)}
+    assert sources["Loki"]["secureJsonData"]["httpHeaderValue1"] == "|".join(["platform", *teams])
+    for team in teams:
+        assert sources[f"Loki {team}"]["secureJsonData"]["httpHeaderValue1"] == team
+    assert {s["url"] for s in sources.values()} == {LOKI_URL}
+    assert {s["jsonData"]["httpHeaderName1"] for s in sources.values()} == {"X-Scope-OrgID"}
     assert LOKI_URL == "http://loki-gateway.logging.svc.cluster.local"
 
 
