@@ -97,6 +97,8 @@ class TeamArgs:
     quota: Quota
     role_arns: Sequence[str] = ()
     allowed_peers: Sequence[Peer] = field(default_factory=list)  # who besides the namespace's own pods may connect
+    edge: Peer | None = None  # the shared edge's pods: they reach only `edge_ports` (none: every port)
+    edge_ports: Sequence[int | str] = ()
     workload_identities: Sequence[WorkloadIdentity] = ()
     hostnames: Sequence[str] = ()
     allow_load_balancers: bool = False
@@ -141,10 +143,12 @@ def team_group(team: str) -> str:
     return f"eks-platform:team:{team}"
 
 
-def network_policies(namespace: str, team: str, allowed_peers: Sequence[Peer]) -> list[dict]:
-    """Deny all ingress, then allow the same namespace, the team's other namespaces and each allowed peer (pods
-    of a platform namespace)."""
-    found = policies(namespace, [*(Allow(f"from-{peer.namespace}", [peer]) for peer in allowed_peers),
+def network_policies(namespace: str, team: str, allowed_peers: Sequence[Peer], edge: Peer | None = None,
+                     edge_ports: Sequence[int | str] = ()) -> list[dict]:
+    """Deny all ingress, then allow the same namespace, the team's other namespaces, each allowed peer (pods
+    of a platform namespace) and the edge, on `edge_ports` when the team names them."""
+    found = policies(namespace, [*([Allow(f"from-{edge.namespace}", [edge], ports=edge_ports)] if edge else []),
+                                 *(Allow(f"from-{peer.namespace}", [peer]) for peer in allowed_peers),
                                  Allow("from-team", [Peer(namespace_labels={TEAM_LABEL: team})])])
     for policy in found:
         policy["metadata"]["labels"] = dict(MANAGED)
@@ -184,7 +188,7 @@ class Team(pulumi.ComponentResource):
             )
             if args.gateway_routes:
                 self._route_rights(name, ns, in_namespace)
-            for policy in [*network_policies(ns, name, args.allowed_peers),
+            for policy in [*network_policies(ns, name, args.allowed_peers, args.edge, args.edge_ports),
                            *egress_policies(ns, name, args.vpc_cidr, args.egress_namespaces, args.egress_internet)]:
                 k8s.networking.v1.NetworkPolicy(f"{name}-{ns}-{policy['metadata']['name']}", **policy,
                                                 opts=in_namespace)

@@ -288,7 +288,7 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         Team(team, TeamArgs(
             cluster_name=cluster.eks_cluster.name, namespaces=team_config.namespaces, role_arns=team_config.role_arns,
             quota=Quota(**dict(team_config.quota)),
-            allowed_peers=[edge_pods(cfg.ingress.controller), PROMETHEUS],
+            allowed_peers=[PROMETHEUS], edge=edge_pods(cfg.ingress.controller), edge_ports=team_config.edge_ports,
             workload_identities=[WorkloadIdentity(account, sa.namespace or team_config.namespaces[0], sa.policy_arns)
                                  for account, sa in team_config.service_accounts.items()],
             hostnames=team_hostnames(team, team_config, base), allow_load_balancers=team_config.allow_load_balancers,

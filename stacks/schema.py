@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Literal
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, SecretStr, StrictBool, StrictInt, StrictStr
 
 from components.schedules import longest_gap
 from stacks.eks_versions import KNOWN_VERSIONS
@@ -288,7 +288,20 @@ def _subdomain(value: str) -> str:
     return value
 
 
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+def _port(value: object) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    if isinstance(value, str) and _PORT_NAME.match(value) and "--" not in value:
+        return value
+    raise ValueError("must be a port number (1-65535, unquoted) or a container port's name (up to 15 lowercase "
+                     "letters, digits and single '-', at least one letter)")
+
+
 Quantity = Annotated[StrictStr, AfterValidator(_quantity)]
+Port = Annotated[int | str, PlainValidator(_port)]
 Domain = Annotated[StrictStr, AfterValidator(_domain)]
 Subdomain = Annotated[StrictStr, AfterValidator(_subdomain)]
 NamespaceName = Annotated[StrictStr, AfterValidator(_dns_label)]
@@ -353,6 +366,7 @@ class TeamConfig(_Block):
     allow_load_balancers: StrictBool = Field(alias="allowLoadBalancers", default=False)
     pod_security: Literal["restricted", "baseline"] = Field(alias="podSecurity", default="restricted")
     egress: TeamEgressConfig = Field(default_factory=TeamEgressConfig)
+    edge_ports: tuple[Port, ...] = Field(alias="edgePorts", default=())  # the pods' ports the edge may reach; none: any
     service_accounts: dict[NamespaceName, ServiceAccountConfig] = Field(alias="serviceAccounts", default_factory=dict)
     alerts: TeamAlertsConfig | None = None
 

@@ -13,6 +13,7 @@ import pytest
 
 from stacks.flows import (GRAFANA_PODS, INGRESS_CONTROLLER_PODS, LOKI_GATEWAY_PODS, LOKI_GATEWAY_PORT,
                           OPERATOR_PODS, OPERATOR_WEBHOOK_PORT)
+from tests.k8s import reveal
 from tests.rendering import needs_charts, pod_spec, render_stack
 
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -223,3 +224,19 @@ def test_a_team_without_internet_reaches_only_its_peers_dns_and_the_api():
     problems = {p.path: p.message for p in run_stack("dev", teams={"ml": {**offline, "egress": {
         "namespaces": ["nowhere"]}}}).error.problems}
     assert "neither a team's namespace nor a platform namespace" in problems["teams.ml.egress.namespaces[0]"]
+
+
+def test_a_team_that_names_its_edge_ports_is_reached_by_the_edge_on_those_only():
+    from tests.conftest import stack_variant
+
+    teams = {"payments": {"namespaces": ["payments"], "quota": {"cpu": "2", "memory": "4Gi", "pods": "20"},
+                          "edgePorts": [8080, "http"]}}
+    narrowed = stack_variant("prod", teams=teams)
+    assert can_connect(narrowed, INGRESS_CONTROLLER, TENANT, 8080)
+    assert not can_connect(narrowed, INGRESS_CONTROLLER, TENANT, 9000)  # the team's admin port: not through the edge
+    assert can_connect(narrowed, PROMETHEUS, TENANT, 9000)  # scraping is not narrowed
+    (edge_rule,) = [p for p in narrowed.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                    if reveal(p.inputs)["metadata"]["name"] == "allow-from-ingress-nginx"
+                    and reveal(p.inputs)["metadata"]["namespace"] == "payments"]
+    assert reveal(edge_rule.inputs)["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080},
+                                                                      {"protocol": "TCP", "port": "http"}]
