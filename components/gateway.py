@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 from components.dashboards import alerts_and_dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, after_delete, release, resources_values, waits_like
 from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
-from components.ingress import P99_SECONDS, edge_alerts, edge_dashboard
+from components.ingress import P99_SECONDS, EdgeAlertThresholds, edge_alerts, edge_dashboard
 from components.namespaces import namespace
 
 NAMESPACE = "envoy-gateway-system"
@@ -46,6 +46,7 @@ class GatewayArgs:
     proxy_resources: Resources | None = None
     job_resources: Resources | None = None
     after_delete: Sequence[pulumi.ResourceHook] = ()
+    alert_thresholds: EdgeAlertThresholds = EdgeAlertThresholds()
 
 
 def controller_values(args: GatewayArgs) -> dict[str, Any]:
@@ -83,14 +84,15 @@ def listeners(base_domain: str | None) -> list[dict[str, Any]]:
     return found
 
 
-def alert_rules() -> list[dict[str, Any]]:
-    """The nginx edge's 5xx ratio and p99 latency alerts, over Envoy's upstream metrics per route."""
-    requests = "envoy_cluster_upstream_rq_xx"
+def alert_rules(thresholds: EdgeAlertThresholds = EdgeAlertThresholds()) -> list[dict[str, Any]]:
+    """The edge's 5xx ratio and p99 latency alerts, over Envoy's upstream metrics per route; the route's
+    namespace is the second part of its cluster's name."""
+    requests = f"envoy_cluster_upstream_rq_xx{{{_ROUTES}}}"
     return [{"name": "ingress", "rules": edge_alerts(
-        f'sum by ({_BY}) (rate({requests}{{{_ROUTES},envoy_response_code_class="5"}}[5m])) '
-        f"/ sum by ({_BY}) (rate({requests}{{{_ROUTES}}}[5m]))",
+        requests, f'envoy_cluster_upstream_rq_xx{{{_ROUTES},envoy_response_code_class="5"}}',
         f"histogram_quantile(0.99, sum by (le, {_BY}) (rate(envoy_cluster_upstream_rq_time_bucket{{{_ROUTES}}}[5m])))",
-        P99_SECONDS * 1000, "{{ $labels.envoy_cluster_name }}", "{{ $value }} ms")}]
+        _BY, (_BY, "httproute/([^/]+)/.*"), "{{ $labels.envoy_cluster_name }}", P99_SECONDS * 1000, "{{ $value }} ms",
+        thresholds)}]
 
 
 def ingress_dashboard() -> dict[str, Any]:
@@ -138,7 +140,8 @@ class Gateway(pulumi.ComponentResource):
             spec={"selector": {"matchLabels": PROXY_SELECTOR},
                   "podMetricsEndpoints": [{"portNumber": PROXY_METRICS_PORT, "path": "/stats/prometheus"}]},
             opts=in_namespace)
-        alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(), ingress_dashboard(), in_namespace)
+        alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(args.alert_thresholds), ingress_dashboard(),
+                             in_namespace)
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.service = f"{NAMESPACE}/{PROXY_SERVICE}"

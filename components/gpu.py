@@ -44,17 +44,24 @@ def dcgm_exporter_values(resources: Resources | None = None) -> dict[str, Any]:
             "resources": resources_values(resources)}
 
 
+XID_SERIES = "DCGM_FI_DEV_XID_ERRORS"  # dcgm-exporter 4.x: the last XID in `err_code` (0: none), its text in `err_msg`
+XID_MEMORY = "1h"  # an XID already seen this long before the window is old news (an exporter restart re-reports it)
+
+
 def _new_xid(hardware: bool) -> str:
-    """A new XID within the window, of one class; the value is the XID. The gauge keeps the last XID
-    for ever, so only a change is news: the alert resolves once the window has passed without one."""
-    codes = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {code}" for code in HARDWARE_XIDS)
-    changed = f"changes(DCGM_FI_DEV_XID_ERRORS[{XID_WINDOW}]) > 0"
-    of_class = f"({codes})" if hardware else f"(DCGM_FI_DEV_XID_ERRORS > 0 unless ({codes}))"
-    return f"{of_class} and ({changed})"
+    """An XID of one class that no series of the same GPU (`UUID`) showed before the window: each new XID is a
+    new series (its code is a label), so a new code is news and an exporter or pod restart, which only changes
+    `pod`/`instance`, is not. Fires for the window after the XID appears, then resolves. A repeat of the same
+    code on the same GPU is the same series and goes unseen."""
+    codes = "|".join(str(code) for code in HARDWARE_XIDS)
+    matcher = f'err_code=~"{codes}"' if hardware else f'err_code!~"0|{codes}"'
+    current = f"max by (Hostname, gpu, UUID, err_code, err_msg) ({XID_SERIES}{{{matcher}}})"
+    seen = f"present_over_time({XID_SERIES}[{XID_MEMORY}] offset {XID_WINDOW})"
+    return f"{current} unless on (UUID, err_code) {seen}"
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    xid = "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}"
+    xid = "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $labels.err_code }} ({{ $labels.err_msg }})"
     return [{"name": "gpu", "rules": [
         {"alert": "GpuXidHardwareError", "expr": _new_xid(hardware=True),
          "labels": {"severity": "critical"},

@@ -27,6 +27,14 @@ _SELECTOR = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/insta
              "app.kubernetes.io/component": "controller"}
 
 
+@dataclass(frozen=True)
+class EdgeAlertThresholds:
+    """The least traffic an edge alert needs: below it, one failed or slow request is not a ratio or a p99."""
+
+    min_5xx_requests_per_second: float = 0.2
+    min_latency_requests_per_second: float = 0.2
+
+
 @dataclass
 class IngressArgs:
     scheme: Literal["internet-facing", "internal"] = "internet-facing"
@@ -37,6 +45,7 @@ class IngressArgs:
     job_resources: Resources | None = None
     after_delete: Sequence[pulumi.ResourceHook] = ()
     retired_risk_accepted: bool = False
+    alert_thresholds: EdgeAlertThresholds = EdgeAlertThresholds()
 
 
 # The release's description when the stack accepted running the retired controller (the policy pack reads it).
@@ -94,32 +103,50 @@ CERTIFICATE_DAYS = 14
 _BY = "ingress, exported_namespace"
 
 
-def edge_alerts(error_ratio: str, p99: str, p99_threshold: float, where: str,
-                p99_summary: str) -> list[dict[str, Any]]:
-    """The edge's 5xx ratio and p99 latency alerts over the controller's own metrics: `error_ratio` and `p99`
-    are PromQL expressions, `p99_threshold` is in the unit `p99` returns."""
+def edge_alerts(requests: str, errors: str, p99: str, by: str, namespace: tuple[str, str], where: str,
+                p99_threshold: float, p99_summary: str, thresholds: EdgeAlertThresholds) -> list[dict[str, Any]]:
+    """The edge's 5xx ratio and p99 latency alerts, `by` route or Ingress. `requests`, `errors` (5xx only) and
+    `p99` are PromQL over the controller's own metrics; `p99_threshold` is in the unit `p99` returns. Each alert
+    carries the route's `namespace` (from label `namespace[0]` by the regex `namespace[1]`), so the alert of a
+    team's Ingress is routed to the team."""
+    source, pattern = namespace
+
+    def of_namespace(expr: str) -> str:
+        return f'label_replace({expr}, "namespace", "$1", "{source}", "{pattern}")'
+
+    def busy(rate: float) -> str:
+        return f"on ({by}) sum by ({by}) (rate({requests}[5m])) >= {rate}"
+
+    ratio = f"sum by ({by}) (rate({errors}[5m])) / sum by ({by}) (rate({requests}[5m]))"
     return [
         {"alert": "IngressHigh5xxRatio", "for": "10m", "labels": {"severity": "warning"},
-         "expr": f"{error_ratio} > {ERROR_RATIO}",
-         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx"}},
+         "expr": of_namespace(f"({ratio} > {ERROR_RATIO} and {busy(thresholds.min_5xx_requests_per_second)})"),
+         "annotations": {"summary": f"{where} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx",
+                         "description": f"Over 5 minutes, with at least {thresholds.min_5xx_requests_per_second} "
+                                        "requests per second (eks-platform:ingress.alerts.min5xxRequestsPerSecond)"}},
         {"alert": "IngressHighP99Latency", "for": "10m", "labels": {"severity": "warning"},
-         "expr": f"{p99} > {p99_threshold}", "annotations": {"summary": f"{where} p99 latency is {p99_summary}"}},
+         "expr": of_namespace(f"({p99} > {p99_threshold} and {busy(thresholds.min_latency_requests_per_second)})"),
+         "annotations": {"summary": f"{where} p99 latency is {p99_summary}",
+                         "description": f"Over 5 minutes, with at least {thresholds.min_latency_requests_per_second} "
+                                        "requests per second (eks-platform:ingress.alerts.minLatencyRequestsPerSecond)"}},
     ]
 
 
-def alert_rules() -> list[dict[str, Any]]:
+def alert_rules(thresholds: EdgeAlertThresholds = EdgeAlertThresholds()) -> list[dict[str, Any]]:
     """5xx ratio, p99 latency and expiring certificates (of the TLS Secrets teams give their Ingresses; the
-    platform's own certificate is ACM's, renewed by AWS) per Ingress."""
+    platform's own certificate is ACM's, renewed by AWS) per Ingress. The controller's `namespace` label (the
+    Ingress's) becomes `exported_namespace` when Prometheus adds the target's: the alerts put it back."""
     requests = "nginx_ingress_controller_requests"
     return [{"name": "ingress", "rules": [
         *edge_alerts(
-            f'sum by ({_BY}) (rate({requests}{{status=~"5.."}}[5m])) / sum by ({_BY}) (rate({requests}[5m]))',
+            requests, f'{requests}{{status=~"5.."}}',
             f"histogram_quantile(0.99, sum by (le, {_BY}) "
             f"(rate(nginx_ingress_controller_request_duration_seconds_bucket[5m])))",
-            P99_SECONDS, "{{ $labels.exported_namespace }}/{{ $labels.ingress }}", "{{ $value | humanizeDuration }}"),
+            _BY, ("exported_namespace", "(.*)"), "{{ $labels.exported_namespace }}/{{ $labels.ingress }}",
+            P99_SECONDS, "{{ $value | humanizeDuration }}", thresholds),
         {"alert": "IngressCertificateExpiringSoon", "labels": {"severity": "warning"},
-         "expr": f"(max by (host) (nginx_ingress_controller_ssl_expire_time_seconds) - time()) / 86400 "
-                 f"< {CERTIFICATE_DAYS}",
+         "expr": 'label_replace((max by (host, exported_namespace) (nginx_ingress_controller_ssl_expire_time_seconds) '
+                 f'- time()) / 86400 < {CERTIFICATE_DAYS}, "namespace", "$1", "exported_namespace", "(.*)")',
          "annotations": {"summary": "The certificate of {{ $labels.host }} expires in {{ $value | humanize }} days"}},
     ]}]
 
@@ -127,9 +154,12 @@ def alert_rules() -> list[dict[str, Any]]:
 def edge_dashboard(groups: list[dict[str, Any]], legend: str, p99_unit: str, requests: str) -> dict[str, Any]:
     """The `Ingress` dashboard: the 5xx ratio and p99 latency the alerts in `groups` watch, and the request rate."""
     rules = {r["alert"]: r["expr"] for r in groups[0]["rules"]}
+
+    def watched(alert: str) -> str:
+        return rules[alert].removeprefix("label_replace((").split(" > ", 1)[0]
     return dashboard("ingress", "Ingress", "ingress", legend, [
-        ("5xx ratio", rules["IngressHigh5xxRatio"].rsplit(" > ", 1)[0], "percentunit"),
-        ("p99 latency", rules["IngressHighP99Latency"].rsplit(" > ", 1)[0], p99_unit),
+        ("5xx ratio", watched("IngressHigh5xxRatio"), "percentunit"),
+        ("p99 latency", watched("IngressHighP99Latency"), p99_unit),
         ("Requests per second", requests, "reqps"),
     ])
 
@@ -147,7 +177,8 @@ class Ingress(pulumi.ComponentResource):
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
                                timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.after_delete,
                                description=RETIRED_RISK_ACCEPTED if args.retired_risk_accepted else None)
-        alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(), ingress_dashboard(), waits_like(self, opts, ns))
+        alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(args.alert_thresholds), ingress_dashboard(),
+                             waits_like(self, opts, ns))
         self.namespace = NAMESPACE
         self.namespace_object = ns
         self.ingress_class = INGRESS_CLASS

@@ -191,6 +191,7 @@ def fluent_bit_config(team_namespaces: Mapping[str, Sequence[str]] = {}) -> dict
             "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n"
             "    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n"
             "    HTTP_Port 2020\n    Health_Check On\n"
+            f"    scheduler.cap {SCHEDULER_CAP_SECONDS}\n"
             f"    storage.path {BUFFER_DIR}/flb-storage/\n    storage.sync normal\n"
             "    storage.backlog.mem_limit 16M\n"
         ),
@@ -214,22 +215,37 @@ def fluent_bit_config(team_namespaces: Mapping[str, Sequence[str]] = {}) -> dict
     }
 
 
+SCHEDULER_CAP_SECONDS = 60  # the longest wait between two retries of a chunk (Fluent Bit's default: 2000)
+
+
 def fluent_bit_alerts() -> list[dict[str, Any]]:
+    """Over Fluent Bit 5.x's own metrics (`/api/v2/metrics/prometheus`), per pod and output (`name`: the alias)."""
     summary = "Fluent Bit on {{ $labels.pod }} "
+    by = "sum by (pod, name)"
     return [
         {"alert": "FluentBitRetriesFailing",
-         "expr": "sum by (pod, name) (increase(fluentbit_output_retries_failed_total[10m])) > 0",
+         "expr": f"({by} (increase(fluentbit_output_retries_total[5m])) > 0 "
+                 f"or {by} (increase(fluentbit_output_errors_total[5m])) > 0) "
+                 f"unless on (pod, name) {by} (increase(fluentbit_output_proc_records_total[5m])) > 0",
          "for": "10m", "labels": {"severity": "warning"},
-         "annotations": {"summary": summary + "gives up sending chunks to {{ $labels.name }}: logs are being lost"}},
+         "annotations": {
+             "summary": summary + "has delivered nothing to {{ $labels.name }} for 15 minutes: Loki refuses or is "
+                                  "unreachable",
+             "description": "Outputs retry without limit (Retry_Limit no_limits, a retry at least every "
+                            f"{SCHEDULER_CAP_SECONDS} s), buffering on the node's disk, so no retry ever 'fails' and "
+                            "fluentbit_output_retries_failed_total stays 0: this alert watches retries and errors "
+                            "without a single delivered record instead. Records are lost only when the buffer is "
+                            "full (FluentBitRecordsDropped)."}},
         {"alert": "FluentBitRecordsDropped",
-         "expr": "sum by (pod, name) (increase(fluentbit_output_dropped_records_total[10m])) > 0",
+         "expr": f"{by} (increase(fluentbit_output_dropped_records_total[10m])) > 0",
          "for": "5m", "labels": {"severity": "warning"},
-         "annotations": {"summary": summary + "dropped records for {{ $labels.name }}"}},
+         "annotations": {"summary": summary + "dropped records for {{ $labels.name }}: Loki rejected them or the "
+                                              "disk buffer is full"}},
         {"alert": "FluentBitOutputStalled",
-         "expr": "sum by (pod, name) (rate(fluentbit_output_proc_records_total[15m])) == 0 "
-                 "and sum by (pod, name) (rate(fluentbit_input_records_total[15m])) > 0",
-         "for": "15m", "labels": {"severity": "critical"},
-         "annotations": {"summary": summary + "reads logs but has sent nothing to {{ $labels.name }} for 15 minutes"}},
+         "expr": "sum by (pod) (rate(fluentbit_output_proc_records_total[5m])) == 0 "
+                 "and on (pod) sum by (pod) (rate(fluentbit_input_records_total[5m])) > 0",
+         "for": "10m", "labels": {"severity": "critical"},
+         "annotations": {"summary": summary + "reads logs but has sent nothing to Loki for 15 minutes"}},
     ]
 
 

@@ -249,6 +249,7 @@ def unknown_key_message(key: str, known: list[str]) -> str:
 _WORDS = {
     "int_type": "must be a whole number, e.g. 3 (unquoted, no decimals)",
     "int_from_float": "must be a whole number, e.g. 3 (no decimals)",
+    "float_type": "must be a number, e.g. 0.5 (unquoted)",
     "bool_type": "must be true or false (unquoted)",
     "string_type": "must be text",
     "dict_type": "must be a map of keys to values",
@@ -265,10 +266,14 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
         return "is required"
     if kind == "literal_error":
         return f"must be one of: {context.get('expected', '').replace(' or ', ', ')}"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"must be at least {context.get('ge', context.get('gt'))}"
-    if kind in ("less_than_equal", "less_than"):
-        return f"must be at most {context.get('le', context.get('lt'))}"
+    if kind == "greater_than_equal":
+        return f"must be at least {context['ge']}"
+    if kind == "greater_than":
+        return f"must be more than {context['gt']}"
+    if kind == "less_than_equal":
+        return f"must be at most {context['le']}"
+    if kind == "less_than":
+        return f"must be less than {context['lt']}"
     if kind == "too_short":
         return f"must have at least {context.get('min_length')} entr{'y' if context.get('min_length') == 1 else 'ies'}"
     if kind == "too_long":

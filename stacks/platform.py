@@ -23,7 +23,7 @@ from components.isolation import NamespaceIsolation
 from components.dns import Dns, DnsArgs
 from components.admission import TenantAdmission, TenantAdmissionArgs
 from components.gateway import GATEWAY, NAMESPACE as GATEWAY_NAMESPACE, Gateway, GatewayArgs
-from components.ingress import INGRESS_CLASS, Ingress, IngressArgs
+from components.ingress import INGRESS_CLASS, EdgeAlertThresholds, Ingress, IngressArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.logging import LOKI_URL, PLATFORM_TENANT, FluentBit, FluentBitArgs, Loki, LokiArgs
 from components.monitoring import GRAFANA, Monitoring, MonitoringArgs, TeamRoute
@@ -180,6 +180,8 @@ def _edge(settings: Settings, dns: Dns | None, grafana_host: str | None, monitor
     sizes = services.sizes
     certificate_arn = dns.certificate_validation.certificate_arn if dns else None
     opts = after(*waits, *([dns.certificate_validation] if dns else []))
+    thresholds = EdgeAlertThresholds(cfg.ingress.alerts.min_5xx_requests_per_second,
+                                     cfg.ingress.alerts.min_latency_requests_per_second)
     edge: Ingress | Gateway
     if cfg.ingress.controller == "gateway":
         gateway_crds = [Crds(name, bundle, after()).group
@@ -189,7 +191,7 @@ def _edge(settings: Settings, dns: Dns | None, grafana_host: str | None, monitor
             tls_certificate_arn=certificate_arn, proxy_replicas=services.ingress_replicas,
             controller_resources=sizes["envoy-gateway"], proxy_resources=sizes["ingress-controller"],
             job_resources=sizes["admission-job"],
-            after_delete=[_wait_for_load_balancers(settings)],
+            after_delete=[_wait_for_load_balancers(settings)], alert_thresholds=thresholds,
         ), gateway_crds, opts)
         edge_ready: pulumi.Resource = edge.gateway
         if grafana_host:
@@ -200,7 +202,7 @@ def _edge(settings: Settings, dns: Dns | None, grafana_host: str | None, monitor
             tls_certificate_arn=certificate_arn,
             resources=sizes["ingress-controller"], job_resources=sizes["admission-job"],
             after_delete=[_wait_for_load_balancers(settings)],
-            retired_risk_accepted=cfg.ingress.accept_retired_controller,
+            retired_risk_accepted=cfg.ingress.accept_retired_controller, alert_thresholds=thresholds,
         ), opts)
         edge_ready = edge.release
         if grafana_host:

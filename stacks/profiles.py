@@ -105,9 +105,10 @@ NIGHTLY = "0 3 * * *"  # 03:00 UTC
 
 
 def _defaults(cidr: str, zones: int, nat: str, general: dict, retention: str, prometheus_gib: int,
-              log_days: int, backup_days: int) -> dict:
+              log_days: int, backup_days: int, min_alert_rps: float) -> dict:
     return {
-        "ingress": {"scheme": "internet-facing"},
+        "ingress": {"scheme": "internet-facing", "alerts": {"min5xxRequestsPerSecond": min_alert_rps,
+                                                            "minLatencyRequestsPerSecond": min_alert_rps}},
         "grafana": {"allowedCidrs": []},
         "monitoring": {"prometheusRetention": retention, "prometheusStorageGiB": prometheus_gib},
         "logging": {"retentionDays": log_days},
@@ -133,7 +134,7 @@ _NODE_GROUP_DEFAULTS = {
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
         name="dev",
-        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2), "7d", 20, 7, 7),
+        defaults=_defaults("10.20.0.0/16", 2, "single", _general("SPOT", 1, 4, 2), "7d", 20, 7, 7, 1.0),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -150,7 +151,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "staging": Profile(
         name="staging",
-        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 6, 3), "15d", 50, 14, 14),
+        defaults=_defaults("10.30.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 6, 3), "15d", 50, 14, 14, 0.5),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=False,
         deletion_protection=False,
@@ -167,7 +168,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "prod": Profile(
         name="prod",
-        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3), "30d", 100, 30, 30),
+        defaults=_defaults("10.40.0.0/16", 3, "perAz", _general("ON_DEMAND", 3, 12, 3), "30d", 100, 30, 30, 0.2),
         node_group_defaults=_NODE_GROUP_DEFAULTS,
         protect=True,
         deletion_protection=True,

@@ -161,10 +161,19 @@ class NodeGroupConfig(_Block):
     per_zone: StrictBool = Field(alias="perZone", default=False)
 
 
+RequestRate = Annotated[float, Field(gt=0, le=100000, strict=True)]
+
+
+class IngressAlertsConfig(_Block):
+    min_5xx_requests_per_second: RequestRate = Field(alias="min5xxRequestsPerSecond")
+    min_latency_requests_per_second: RequestRate = Field(alias="minLatencyRequestsPerSecond")
+
+
 class IngressConfig(_Block):
     scheme: Literal["internet-facing", "internal"]
     controller: Literal["nginx", "gateway"] = "nginx"
     accept_retired_controller: StrictBool = Field(alias="acceptRetiredController", default=False)
+    alerts: IngressAlertsConfig
 
 
 def _github_repo(value: str) -> str:

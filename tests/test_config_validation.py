@@ -46,6 +46,10 @@ def problems_of(stack: str, **overrides) -> dict[str, str]:
     ({"netwrok": {"cidr": "10.0.0.0/16"}}, "netwrok", "did you mean 'network'"),
     ({"tags": {"aws:owner": "x"}}, "tags.aws:owner", "must not start with 'aws:'"),
     ({"region": "moon-1"}, "aws:region", "AWS region"),
+    ({"ingress": {"alerts": {"min5xxRequestsPerSecond": 0}}}, "ingress.alerts.min5xxRequestsPerSecond",
+     "must be more than 0"),
+    ({"ingress": {"alerts": {"minLatencyRequestsPerSecond": "1"}}}, "ingress.alerts.minLatencyRequestsPerSecond",
+     "must be a number"),
     ({"teams": {"platform": {"namespaces": ["tools"]}}}, "teams.platform", "the platform's own log tenant"),
 ])
 def test_bad_value_is_rejected_with_its_key(overrides, key, fragment):
