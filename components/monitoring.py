@@ -39,7 +39,6 @@ KUBE_STATE_COLLECTORS = (
     "pods", "replicasets", "replicationcontrollers", "resourcequotas", "services", "statefulsets", "storageclasses",
     "validatingwebhookconfigurations", "volumeattachments")
 SLACK_SECRET = "alertmanager-slack"
-SLACK_URL_FILE = f"/etc/alertmanager/secrets/{SLACK_SECRET}/url"
 HEARTBEAT_SECRET = "alertmanager-heartbeat"
 HEARTBEAT_URL_FILE = f"/etc/alertmanager/secrets/{HEARTBEAT_SECRET}/url"
 
@@ -84,26 +83,39 @@ def volume_retention_policy(delete_with_workload: bool) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TeamRoute:
-    """Alerts of a team's namespaces go to the team's Slack channel instead of the platform's."""
+    """Alerts of a team's namespaces go to the team's own Slack webhook (its channel) instead of the platform's."""
 
     team: str
     namespaces: Sequence[str]
     slack_channel: str
+    webhook_url: pulumi.Input[str]
+
+    @property
+    def secret(self) -> str:
+        return f"alertmanager-slack-team-{self.team}"
 
 
-def _slack(name: str, channel: str) -> dict[str, Any]:
+def _secret_file(secret: str) -> str:
+    """Where Alertmanager sees a key `url` of a Secret listed in `alertmanagerSpec.secrets`."""
+    return f"/etc/alertmanager/secrets/{secret}/url"
+
+
+def _slack(name: str, channel: str, secret: str) -> dict[str, Any]:
     return {"name": name, "slack_configs": [{
-        "api_url_file": SLACK_URL_FILE, "channel": channel, "send_resolved": True,
+        "api_url_file": _secret_file(secret), "channel": channel, "send_resolved": True,
         "title": '{{ .CommonLabels.alertname }} ({{ .Status }})',
         "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}'}]}
 
 
+QUIET_SEVERITIES = ("none", "info")  # never sent to people: Watchdog, InfoInhibitor, informational rules
+
+
 def alertmanager_config(slack_channel: str | None, team_routes: Sequence[TeamRoute] = (),
                         heartbeat: bool = False) -> dict[str, Any]:
-    """Routes to Slack when a channel is given (a team's namespaces to the team's channel), else to the
-    `null` receiver (alerts go nowhere). Watchdog, the always-firing alert, is never sent to people: with a
-    heartbeat it goes every minute to a dead-man's switch, which pages when the pings stop (Prometheus,
-    Alertmanager or the route to them is down)."""
+    """The routing tree: Watchdog to the heartbeat (a dead-man's switch that pages when the pings stop), or
+    nowhere; `none`/`info` severities nowhere; a team's namespaces to the team's webhook; everything else,
+    node-level alerts without a namespace included, to the platform's Slack webhook when there is one, else to
+    `null`. Each webhook URL is read from its own Secret (`api_url_file`), never from the configuration."""
     receivers: list[dict[str, Any]] = [{"name": "null"}]
     watchdog: dict[str, Any] = {"receiver": "null", "matchers": ['alertname = "Watchdog"']}
     if heartbeat:
@@ -111,13 +123,14 @@ def alertmanager_config(slack_channel: str | None, team_routes: Sequence[TeamRou
                                                                     "send_resolved": False}]})
         watchdog = {"receiver": "heartbeat", "matchers": ['alertname = "Watchdog"'], "group_wait": "0s",
                     "group_interval": "1m", "repeat_interval": "1m"}
-    routes: list[dict[str, Any]] = [watchdog]
+    routes: list[dict[str, Any]] = [
+        watchdog, {"receiver": "null", "matchers": [f'severity =~ "{"|".join(QUIET_SEVERITIES)}"']}]
+    for route in team_routes:
+        receivers.append(_slack(f"team-{route.team}", route.slack_channel, route.secret))
+        routes.append({"receiver": f"team-{route.team}",
+                       "matchers": [f'namespace =~ "{"|".join(sorted(route.namespaces))}"']})
     if slack_channel:
-        receivers.append(_slack("slack", slack_channel))
-        for route in team_routes:
-            receivers.append(_slack(f"team-{route.team}", route.slack_channel))
-            routes.append({"receiver": f"team-{route.team}",
-                           "matchers": [f'namespace =~ "{"|".join(sorted(route.namespaces))}"']})
+        receivers.append(_slack("slack", slack_channel, SLACK_SECRET))
     return {
         "route": {"group_by": ["namespace", "alertname"], "group_wait": "30s", "group_interval": "5m",
                   "repeat_interval": "12h", "receiver": "slack" if slack_channel else "null", "routes": routes},
@@ -196,7 +209,8 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
                 "storage": _volume(args.storage_class, args.alertmanager_storage_gib),
                 "persistentVolumeClaimRetentionPolicy": volumes,
                 "secrets": [*([SLACK_SECRET] if slack else []),
-                            *([HEARTBEAT_SECRET] if args.heartbeat_url is not None else [])],
+                            *([HEARTBEAT_SECRET] if args.heartbeat_url is not None else []),
+                            *(route.secret for route in args.team_routes)],
                 "resources": size.get("alertmanager"),
                 "priorityClassName": CLUSTER_CRITICAL,
             },
@@ -232,6 +246,11 @@ class Monitoring(pulumi.ComponentResource):
         else:
             pulumi.log.warn("alerting: no eks-platform:slackWebhookUrl set, Alertmanager routes alerts nowhere",
                             resource=self)
+        for route in args.team_routes:
+            secrets.append(k8s.core.v1.Secret(
+                f"{name}-{route.secret}", metadata={"name": route.secret, "namespace": NAMESPACE},
+                type="Opaque", string_data={"url": pulumi.Output.secret(route.webhook_url)}, opts=in_namespace,
+            ))
         if args.heartbeat_url is not None:
             secrets.append(k8s.core.v1.Secret(
                 f"{name}-alertmanager-heartbeat", metadata={"name": HEARTBEAT_SECRET, "namespace": NAMESPACE},

@@ -23,8 +23,8 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from stacks import rules, trust
 from stacks.problems import MISSING, ConfigError, Problem
 from stacks.profiles import PROFILES, Profile
-from stacks.schema import (NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, NodeGroupConfig, NodeGroupName, PlatformConfig,
-                           TeamConfig)
+from stacks.schema import (NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, TEAM_WEBHOOK, NodeGroupConfig, NodeGroupName,
+                           PlatformConfig, TeamConfig)
 
 NAMESPACE = "eks-platform"
 GPU_GROUP_DEFAULTS = {"capacityType": "ON_DEMAND", "diskSizeGiB": 100}
@@ -295,7 +295,7 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
 
 def _is_secret(loc: tuple) -> bool:
     """Whether `loc` is a secret's place or inside it (a secret given as a map or list)."""
-    return any(tuple(loc[:len(path)]) == path for path in SECRET_PATHS)
+    return any(len(loc) >= len(path) and all(p in ("*", part) for p, part in zip(path, loc)) for path in SECRET_PATHS)
 
 
 def _shown(value: Any, loc: tuple) -> Any:
@@ -402,6 +402,11 @@ def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Proble
     return values, problems
 
 
+def _team_blocks(raw: dict[str, Any]) -> list[tuple[str, dict]]:
+    teams = raw.get("teams")
+    return [(team, block) for team, block in teams.items() if isinstance(block, dict)] if isinstance(teams, dict) else []
+
+
 def load_raw(stack: str, config: RawConfig) -> Settings:
     return load(stack, config.values, config.region, config.secret_keys, other_keys=config.other_keys)
 
@@ -429,6 +434,11 @@ def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[s
                              f"is a secret: set it with `pulumi config set --secret --path {'.'.join(path)} ...`")
                      for path in NESTED_SECRETS
                      if isinstance(raw.get(path[0]), dict) and path[1] in raw[path[0]] and path[0] not in secret_keys]
+        problems += [Problem(f"teams.{team}.{'.'.join(TEAM_WEBHOOK)}", "[secret]",
+                             "is a secret: set it with `pulumi config set --secret --path "
+                             f"eks-platform:teams.{team}.{'.'.join(TEAM_WEBHOOK)} ...`")
+                     for team, block in _team_blocks(raw) if "teams" not in secret_keys
+                     and isinstance(block.get(TEAM_WEBHOOK[0]), dict) and TEAM_WEBHOOK[1] in block[TEAM_WEBHOOK[0]]]
     if profile:
         problems += rules.check(values, profile, today or date.today(), region if isinstance(region, str) else None)
     if problems:

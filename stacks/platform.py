@@ -35,7 +35,7 @@ from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import PROMETHEUS, edge_pods, platform_flows
-from stacks.rules import capacity_warnings, team_hostnames
+from stacks.rules import capacity_warnings, delivery_warnings, team_hostnames
 
 
 def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.Input]]:
@@ -62,7 +62,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     """Register every resource of the stack; return the stack outputs."""
     cfg, profile, name = settings.config, settings.profile, settings.cluster_name
     version_notice = eks_versions.notice(cfg.kubernetes_version, date.today())
-    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg)]:
+    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg), *delivery_warnings(cfg)]:
         pulumi.log.warn(warning)
     provider = aws.Provider("aws", region=settings.region, allowed_account_ids=[settings.account_id],
                             default_tags={"tags": settings.tags})
@@ -258,7 +258,9 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         slack_channel=cfg.alerting.slack_channel, grafana_host=grafana_host,
         delete_volumes_with_workload=delete_volumes, node_labels_for_metrics=NODE_LABELS_FOR_METRICS,
         resources=sizes, after_delete=volumes_gone["monitoring"],
-        team_routes=[TeamRoute(team, t.namespaces, t.alerts.slack_channel) for team, t in cfg.teams.items() if t.alerts],
+        team_routes=[TeamRoute(team, t.namespaces, t.alerts.slack_channel,
+                               pulumi.Output.secret(t.alerts.slack_webhook_url.get_secret_value()))
+                     for team, t in cfg.teams.items() if t.alerts and t.alerts.slack_webhook_url],
         heartbeat_url=pulumi.Output.secret(cfg.alerting.heartbeat_url.get_secret_value())
         if cfg.alerting.heartbeat_url else None,
     ), after(crds, storage.storage_class))

@@ -18,7 +18,7 @@ from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.logging import PLATFORM_TENANT
 from components.tenancy import RESERVED_NAMESPACES
 from stacks import eks_versions, trust
-from stacks.problems import Problem
+from stacks.problems import MISSING, Problem
 from stacks.profiles import Profile
 from stacks.regions import zone_problem
 from stacks.schema import NodeGroupConfig
@@ -238,6 +238,39 @@ def _identity_problems(values: dict[str, Any], profile: Profile) -> Iterator[Pro
                                            "of its roles would be those the boundaries keep for the CI identities")
 
 
+def _team_alert_problems(teams: dict[str, Any]) -> Iterator[Problem]:
+    for team, config in teams.items():
+        alerts = _get(config, "alerts")
+        if alerts and not alerts.slack_webhook_url:
+            yield Problem(f"teams.{team}.alerts.slackWebhookUrl", MISSING,
+                          f"is required with teams.{team}.alerts.slackChannel ({alerts.slack_channel}): a Slack app "
+                          "webhook posts to its own channel only; set it with `pulumi config set --secret --path "
+                          f"eks-platform:teams.{team}.alerts.slackWebhookUrl https://hooks.slack.com/services/...`")
+
+
+SILENT_FIX = ("`pulumi config set --secret eks-platform:slackWebhookUrl https://hooks.slack.com/services/...` and "
+              "`pulumi config set --secret --path eks-platform:alerting.heartbeatUrl https://...` (a dead-man's "
+              "switch that pages when Watchdog's pings stop), or decide on silence with alerting.delivery: none")
+
+
+def _missing_delivery(values: dict[str, Any]) -> list[str]:
+    """The delivery keys a stack that wants alerts delivered lacks."""
+    alerting = values.get("alerting")
+    if _get(alerting, "delivery") == "none":
+        return []
+    return [key for key, present in (("slackWebhookUrl", values.get("slack_webhook_url")),
+                                      ("alerting.heartbeatUrl", _get(alerting, "heartbeat_url"))) if not present]
+
+
+def delivery_warnings(config: Any) -> list[str]:
+    """A staging stack that would not tell anyone of a failure (prod refuses it: `check`)."""
+    missing = _missing_delivery({"alerting": config.alerting, "slack_webhook_url": config.slack_webhook_url})
+    if config.environment == "staging" and missing:
+        return [f"alerting: {' and '.join(f'eks-platform:{k}' for k in missing)} not set: alerts reach nobody or "
+                f"nobody notices Alertmanager is down; set {SILENT_FIX}"]
+    return []
+
+
 def capacity_warnings(config: Any) -> list[str]:
     """Teams whose quota is more CPU or memory than the general node groups can ever hold at their maxSize
     (estimated from the instance names; nothing is said where a name does not tell)."""
@@ -333,6 +366,10 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
     problems += _service_account_problems(values.get("teams") or {})
     problems += _host_problems(values.get("teams") or {}, values.get("dns"))
     problems += _egress_problems(values.get("teams") or {})
+    problems += _team_alert_problems(values.get("teams") or {})
+    if profile.name == "prod":
+        problems += [Problem(key, MISSING, f"is required in prod, which is never silent: set {SILENT_FIX}")
+                     for key in _missing_delivery(values)]
     if _get(values.get("tenancy"), "admission") == "warn" and profile.name != "dev":
         problems.append(Problem("tenancy.admission", "warn", f"{profile.name} enforces the tenant admission policies: "
                                                              "`warn` is for rolling them out in dev"))

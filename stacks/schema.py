@@ -262,6 +262,7 @@ PasswordSecret = Annotated[SecretStr, AfterValidator(_password)]
 class AlertingConfig(_Block):
     slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
     heartbeat_url: HttpsUrlSecret | None = Field(alias="heartbeatUrl", default=None)
+    delivery: Literal["slack", "none"] = "slack"  # `none`: a decision that nobody is told (refused silently in prod)
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -360,6 +361,7 @@ class ServiceAccountConfig(_Block):
 
 class TeamAlertsConfig(_Block):
     slack_channel: Annotated[StrictStr, AfterValidator(_slack_channel)] = Field(alias="slackChannel")
+    slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)
 
 
 class TeamEgressConfig(_Block):
@@ -419,4 +421,5 @@ SECRET_KEYS = tuple(f.alias for f in PlatformConfig.model_fields.values()
 # Secrets inside a block: `pulumi config set --secret --path eks-platform:alerting.heartbeatUrl ...` makes
 # the whole `alerting` value secret. Messages never show a value below these paths.
 NESTED_SECRETS = (("alerting", "heartbeatUrl"),)
-SECRET_PATHS = (*((key,) for key in SECRET_KEYS), *NESTED_SECRETS)
+TEAM_WEBHOOK = ("alerts", "slackWebhookUrl")  # below teams.<team>: the whole `teams` value becomes secret
+SECRET_PATHS = (*((key,) for key in SECRET_KEYS), *NESTED_SECRETS, ("teams", "*", *TEAM_WEBHOOK))

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import read_stack_config
-from stacks.schema import NESTED_SECRETS, SECRET_KEYS
+from stacks.schema import NESTED_SECRETS, SECRET_KEYS, TEAM_WEBHOOK
 from stacks.secure import SecureMap, SecureValue
 
 STACKS = ("dev", "staging", "prod")
@@ -51,6 +51,15 @@ class FastClock:
         self.now += seconds
 
 
+SILENT_BY_CHOICE = {"alerting": {"delivery": "none"}}  # prod without Slack and heartbeat, for tests about other things
+HEARTBEAT = "https://heartbeat.example.com/ping/0b7c"
+
+
+def _has_team_webhook(key: str, value: Any) -> bool:
+    return key == "teams" and isinstance(value, dict) and any(
+        isinstance(team, dict) and TEAM_WEBHOOK[1] in (team.get(TEAM_WEBHOOK[0]) or {}) for team in value.values())
+
+
 def run_stack(stack: str, **overrides: Any) -> Evaluation:
     """Evaluate `stack` with its stack file, each `key=value` override replacing `eks-platform:<key>`
     (`region=` sets `aws:region`; a value of None removes the key). Secret keys are set as secrets, as
@@ -63,7 +72,7 @@ def run_stack(stack: str, **overrides: Any) -> Evaluation:
         else:
             config[full] = SecureValue(value) if key in SECRET_KEYS and isinstance(value, str) else \
                 SecureMap(value) if any(path[0] == key and isinstance(value, dict) and path[1] in value
-                                        for path in NESTED_SECRETS) else value
+                                        for path in NESTED_SECRETS) or _has_team_webhook(key, value) else value
     return evaluate(stack, config)
 
 

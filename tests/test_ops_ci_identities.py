@@ -24,7 +24,8 @@ BUCKET, ALIAS, REPO = "acme-pulumi-state", "alias/acme-pulumi", "acme/platform"
 def stack_file(environment: str, account: str = ACCOUNT, extra: str = "") -> str:
     return (f"config:\n  aws:region: us-east-1\n  eks-platform:environment: {environment}\n"
             f"  eks-platform:accountId: \"{account}\"\n"
-            f"  eks-platform:adminRoleArns: [\"arn:aws:iam::{account}:role/platform-admin\"]\n{extra}")
+            f"  eks-platform:adminRoleArns: [\"arn:aws:iam::{account}:role/platform-admin\"]\n"
+            "  eks-platform:alerting: {delivery: none}\n" + extra)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import io
 
 import pytest
 
+from tests.conftest import SILENT_BY_CHOICE
+
 from ops import cost, plan
 from stacks.config import load
 
@@ -14,7 +16,7 @@ HOURS = 730
 
 
 def settings_of(stack: str, region: str = "us-east-1", **raw):
-    return load(stack, {"environment": stack, "accountId": "123456789012", **raw}, region)
+    return load(stack, {"environment": stack, "accountId": "123456789012", **SILENT_BY_CHOICE, **raw}, region)
 
 
 def lines(result) -> dict[str, tuple[float, float]]:

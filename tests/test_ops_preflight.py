@@ -8,6 +8,8 @@ import json
 
 import boto3
 import pytest
+
+from tests.conftest import SILENT_BY_CHOICE
 from botocore.awsrequest import AWSResponse
 
 from ops import preflight
@@ -42,7 +44,7 @@ GENEROUS = {code: 10000.0 for code in preflight.VCPU_QUOTAS.values()} | {preflig
 
 
 def settings(**raw):
-    return load("prod", {"environment": "prod", "accountId": "123456789012", "adminRoleArns": [ADMIN],
+    return load("prod", {"environment": "prod", "accountId": "123456789012", **SILENT_BY_CHOICE, "adminRoleArns": [ADMIN],
                          "ciRunner": {"githubRepo": "acme/eks-platform"}, **raw}, "us-east-1")
 
 

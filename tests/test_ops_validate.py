@@ -8,6 +8,8 @@ import io
 
 import boto3
 import pytest
+
+from tests.conftest import SILENT_BY_CHOICE
 from botocore.awsrequest import AWSResponse
 
 from ops import validate
@@ -64,7 +66,8 @@ def cluster(aws):
 
 
 def settings():
-    return load("prod", {"environment": "prod", "accountId": "123456789012", "clusterName": "acme-prod"}, "us-east-1")
+    return load("prod", {"environment": "prod", "accountId": "123456789012", "clusterName": "acme-prod",
+                         **SILENT_BY_CHOICE}, "us-east-1")
 
 
 def node(name, group, ready=True):

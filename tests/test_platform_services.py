@@ -8,7 +8,7 @@ import pytest
 
 from components.helm import CHARTS
 from components.logging import LOKI_URL
-from tests.conftest import run_stack
+from tests.conftest import HEARTBEAT, run_stack, stack_evaluation
 from tests.k8s import RELEASE, is_secret, release, reveal, values
 
 PINNED = {
@@ -159,16 +159,16 @@ def test_without_slack_alerts_go_nowhere_and_the_plan_says_so(dev):
 
 def test_slack_webhook_reaches_alertmanager_through_a_mounted_secret():
     url = "https://hooks.slack.com/services/T0/B0/XYZ"
-    evaluation = run_stack("prod", slackWebhookUrl=url, alerting={"slackChannel": "#prod-alerts"})
+    evaluation = run_stack("prod", slackWebhookUrl=url, alerting={"slackChannel": "#prod-alerts", "heartbeatUrl": HEARTBEAT})
     secret = evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-slack").inputs
     assert secret["metadata"] == {"name": "alertmanager-slack", "namespace": "monitoring"}
     assert is_secret(secret["stringData"]) and reveal(secret["stringData"]) == {"url": url}
     chart = values(evaluation, "kube-prometheus-stack")
     assert url not in json.dumps(chart)
-    assert chart["alertmanager"]["alertmanagerSpec"]["secrets"] == ["alertmanager-slack"]
+    assert chart["alertmanager"]["alertmanagerSpec"]["secrets"] == ["alertmanager-slack", "alertmanager-heartbeat"]
     config = chart["alertmanager"]["config"]
     assert config["route"]["receiver"] == "slack"
-    slack = config["receivers"][1]["slack_configs"][0]
+    (slack,) = next(r for r in config["receivers"] if r["name"] == "slack")["slack_configs"]
     assert slack["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/url"
     assert slack["channel"] == "#prod-alerts"
     assert evaluation.outputs["alertDelivery"] == "slack #prod-alerts"
@@ -457,22 +457,77 @@ def test_ingress_alerts_and_dashboard(prod):
     assert "label_replace" not in panels[0]["targets"][0]["expr"] + panels[1]["targets"][0]["expr"]
 
 
-def test_a_teams_alerts_go_to_its_own_slack_channel():
+def test_a_teams_alerts_go_to_its_own_slack_webhook_through_its_own_secret():
+    team_url = "https://hooks.slack.com/services/T/PAY/TEAMSECRET"
     team = {"namespaces": ["payments", "payments-jobs"], "quota": {"cpu": "8", "memory": "16Gi", "pods": "100"},
-            "alerts": {"slackChannel": "#payments-alerts"}}
-    evaluation = run_stack("prod", teams={"payments": team}, slackWebhookUrl="https://hooks.slack.com/services/T/B/C")
-    config = values(evaluation, "kube-prometheus-stack")["alertmanager"]["config"]
+            "alerts": {"slackChannel": "#payments-alerts", "slackWebhookUrl": team_url}}
+    evaluation = run_stack("prod", teams={"payments": team}, slackWebhookUrl="https://hooks.slack.com/services/T/B/C",
+                           alerting={"slackChannel": "#alerts", "heartbeatUrl": HEARTBEAT})
+    chart = values(evaluation, "kube-prometheus-stack")["alertmanager"]
+    config = chart["config"]
     route = next(r for r in config["route"]["routes"] if r["receiver"] == "team-payments")
     assert route["matchers"] == ['namespace =~ "payments|payments-jobs"']
     receiver = next(r for r in config["receivers"] if r["name"] == "team-payments")
     assert receiver["slack_configs"][0]["channel"] == "#payments-alerts"
-    assert receiver["slack_configs"][0]["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/url"
-    assert config["route"]["routes"][0] == {"receiver": "null", "matchers": ['alertname = "Watchdog"']}
+    assert receiver["slack_configs"][0]["api_url_file"] == \
+        "/etc/alertmanager/secrets/alertmanager-slack-team-payments/url"
+    assert "alertmanager-slack-team-payments" in chart["alertmanagerSpec"]["secrets"]
+    secret = evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-slack-team-payments").inputs
+    assert is_secret(secret["stringData"]) and reveal(secret["stringData"]) == {"url": team_url}
+    assert "TEAMSECRET" not in json.dumps(reveal(release(evaluation, "kube-prometheus-stack").inputs["values"]))
+    assert release(evaluation, "kube-prometheus-stack").depends_on(
+        evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-slack-team-payments"))
+
+
+def test_a_team_channel_without_its_webhook_and_a_plain_text_webhook_are_refused():
+    team = {"namespaces": ["payments"], "quota": {"cpu": "8", "memory": "16Gi", "pods": "100"},
+            "alerts": {"slackChannel": "#payments-alerts"}}
+    problems = {p.path: str(p) for p in run_stack("dev", teams={"payments": team}).error.problems}
+    assert "teams.payments.alerts.slackChannel" in problems["teams.payments.alerts.slackWebhookUrl"]
+    assert "--secret --path eks-platform:teams.payments.alerts.slackWebhookUrl" in \
+        problems["teams.payments.alerts.slackWebhookUrl"]
+    from ops.stackfiles import raw_config, read_stack_config
+    from stacks.config import load_raw
+    from stacks.problems import ConfigError
+
+    config = read_stack_config("dev")
+    config["eks-platform:teams"] = {"payments": {**team, "alerts": {
+        "slackChannel": "#payments-alerts", "slackWebhookUrl": "https://hooks.slack.com/services/T/B/PLAIN"}}}
+    with pytest.raises(ConfigError) as caught:
+        load_raw("dev", raw_config(config))
+    (problem,) = caught.value.problems
+    assert problem.path == "teams.payments.alerts.slackWebhookUrl" and "--secret --path" in problem.message
+    assert "PLAIN" not in str(caught.value)
+
+
+@pytest.mark.parametrize("alerting, missing", [
+    ({}, {"slackWebhookUrl", "alerting.heartbeatUrl"}),
+    ({"heartbeatUrl": HEARTBEAT}, {"slackWebhookUrl"}),
+])
+def test_prod_is_never_silent_unless_it_says_so(alerting, missing):
+    evaluation = run_stack("prod", alerting={"slackChannel": "#alerts", **alerting})
+    problems = {p.path: str(p) for p in evaluation.error.problems}
+    assert set(problems) == missing
+    for message in problems.values():
+        assert "pulumi config set --secret eks-platform:slackWebhookUrl" in message
+        assert "alerting.delivery: none" in message
+    chosen = run_stack("prod", alerting={"slackChannel": "#alerts", "delivery": "none"})
+    assert chosen.error is None
+    assert values(chosen, "kube-prometheus-stack")["alertmanager"]["config"]["route"]["receiver"] == "null"
+
+
+def test_staging_without_delivery_warns_and_the_plan_says_so():
+    from stacks.rules import delivery_warnings
+
+    (warning,) = delivery_warnings(stack_evaluation("staging").settings.config)
+    assert "eks-platform:slackWebhookUrl and eks-platform:alerting.heartbeatUrl not set" in warning
+    assert delivery_warnings(stack_evaluation("dev").settings.config) == []
 
 
 def test_the_watchdog_pings_a_dead_mans_switch_through_a_mounted_secret():
     url = "https://hc-ping.example.org/uuid-SECRET"
-    evaluation = run_stack("prod", alerting={"slackChannel": "#alerts", "heartbeatUrl": url})
+    evaluation = run_stack("prod", alerting={"slackChannel": "#alerts", "heartbeatUrl": url},
+                           slackWebhookUrl="https://hooks.slack.com/services/T/B/C")
     chart = values(evaluation, "kube-prometheus-stack")["alertmanager"]
     watchdog = chart["config"]["route"]["routes"][0]
     assert watchdog == {"receiver": "heartbeat", "matchers": ['alertname = "Watchdog"'], "group_wait": "0s",
@@ -480,7 +535,7 @@ def test_the_watchdog_pings_a_dead_mans_switch_through_a_mounted_secret():
     receiver = next(r for r in chart["config"]["receivers"] if r["name"] == "heartbeat")
     assert receiver["webhook_configs"] == [{"url_file": "/etc/alertmanager/secrets/alertmanager-heartbeat/url",
                                             "send_resolved": False}]
-    assert chart["alertmanagerSpec"]["secrets"] == ["alertmanager-heartbeat"]
+    assert chart["alertmanagerSpec"]["secrets"] == ["alertmanager-slack", "alertmanager-heartbeat"]
     secret = evaluation.one("kubernetes:core/v1:Secret", "acme-prod-alertmanager-heartbeat").inputs
     data = secret["stringData"]
     assert (is_secret(data) or is_secret(data["url"])) and reveal(data)["url"] == url
@@ -494,6 +549,7 @@ def test_a_heartbeat_url_in_plain_text_is_refused_naming_the_path():
     from stacks.secure import OFFLINE_PLACEHOLDERS
 
     config = read_stack_config("prod")
+    config["eks-platform:slackWebhookUrl"] = {"secure": "v1:BBBB"}
     config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": "https://hc-ping.example.org/SECRET"}
     with pytest.raises(ConfigError) as caught:
         load_raw("prod", raw_config(config))
