@@ -2,7 +2,7 @@
 
 Each alert fires on the failure its name promises, within its `for:` plus an evaluation, with the labels its
 route needs; and stays silent on a healthy system, a quiet one, and across an exporter or pod restart. The
-rules are the evaluated stack's (tests/promtool.py). Metric and label names, by source:
+rules are the evaluated stack's (tests/prometheus_tools.py). Metric and label names, by source:
 
 - dcgm-exporter 4.x (`pkg/.../gpu_collector.go`): `DCGM_FI_DEV_XID_ERRORS` with `gpu`, `UUID`, `device`,
   `modelName`, `Hostname`, `DCGM_FI_DRIVER_VERSION`, and since 3.3.6 `err_code` (the XID, "0" for none) and
@@ -32,7 +32,7 @@ import pytest
 
 from components.backup import SCHEDULE_OBJECT
 from tests.conftest import stack_evaluation, stack_variant
-from tests.promtool import alert, alert_names, check_rules, platform_rule_groups, series, silent, test_rules
+from tests.prometheus_tools import alert, alert_names, check_rules, platform_rule_groups, series, silent, test_rules
 from tests.rendering import needs_charts, render_stack
 
 GPU_SCRAPE = {"namespace": "gpu", "job": "dcgm-exporter", "service": "dcgm-exporter", "container": "exporter"}

@@ -97,3 +97,34 @@ def alert(at: str, name: str, *expected: tuple[dict[str, str], dict[str, str]]) 
 
 def silent(at: str, *names: str) -> list[dict[str, Any]]:
     return [{"eval_time": at, "alertname": name, "exp_alerts": []} for name in names]
+
+
+def for_old_tools(config: dict[str, Any], files: Path) -> dict[str, Any]:
+    """The Alertmanager configuration as the distribution's older tools take it (Debian's 0.25; the chart runs
+    0.28+): webhook `url_file` (0.26+) becomes `url`, and each `*_file` points at a file under `files`. Only
+    these substitutions; routes, receivers and inhibition stay as rendered."""
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "url_file":
+                    out["url"] = "https://heartbeat.invalid/ping"
+                elif key.endswith("_file") and isinstance(value, str):
+                    path = files / value.strip("/").replace("/", "_")
+                    path.write_text("https://hooks.slack.invalid/services/T/B/C")
+                    out[key] = str(path)
+                else:
+                    out[key] = rewrite(value)
+            return out
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+    return rewrite(config)
+
+
+def routes_to(config_file: Path, labels: dict[str, str]) -> list[str]:
+    """The receivers `amtool config routes test` sends an alert with `labels` to."""
+    result = run(tool("amtool"), "config", "routes", "test", f"--config.file={config_file}",
+                 *(f"{key}={value}" for key, value in labels.items()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().split(",")
