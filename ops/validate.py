@@ -3,12 +3,15 @@
 
 AWS side: the EKS cluster and its add-ons ACTIVE, every node group ACTIVE. Kubernetes side (through
 the cluster's API with `aws eks get-token` credentials): each node group's nodes Ready at its desired
-size, and the platform's Deployments, StatefulSets and DaemonSets fully available. With `--wait`, checks
-repeat until all pass or the time is up. Prints a table; the exit code says whether all passed.
+size, the platform's Deployments, StatefulSets and DaemonSets fully available, and alerting alive: the
+always-firing Watchdog reaches Alertmanager and Alertmanager has failed no notification of the
+integrations the stack configures (Slack, the heartbeat webhook). With `--wait`, checks repeat until all
+pass or the time is up. Prints a table; the exit code says whether all passed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -16,8 +19,10 @@ from typing import Callable, Protocol, TextIO
 
 import boto3
 from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
 
 from components import cluster_access
+from components.monitoring import NAMESPACE as MONITORING, RELEASE as MONITORING_RELEASE
 from components.tenancy import RESERVED_NAMESPACES
 from ops.stackfiles import StackFileError, load_settings
 from stacks.config import Settings
@@ -25,6 +30,7 @@ from stacks.problems import ConfigError
 
 PLATFORM_NAMESPACES = tuple(ns for ns in RESERVED_NAMESPACES if ns not in ("default", "kube-public", "kube-node-lease"))
 NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
+ALERTMANAGER = f"{MONITORING_RELEASE}-alertmanager:http-web"  # the Service and port the API server proxies to
 
 
 @dataclass
@@ -50,6 +56,9 @@ class KubernetesApi(Protocol):
 
     def workloads(self, namespaces: tuple[str, ...]) -> list[Workload]:
         """Deployments, StatefulSets and DaemonSets of these namespaces with desired and ready counts."""
+
+    def alertmanager(self, path: str) -> str:
+        """GET `path` of Alertmanager's HTTP API, through the API server's service proxy."""
 
 
 class ClusterApi:
@@ -77,6 +86,9 @@ class ClusterApi:
                 found.append(Workload("DaemonSet", ns, ds.metadata.name, ds.status.desired_number_scheduled or 0,
                                       ds.status.number_available or 0))
         return found
+
+    def alertmanager(self, path):
+        return self.core.connect_get_namespaced_service_proxy_with_path(ALERTMANAGER, MONITORING, path)
 
 
 def aws_rows(settings: Settings, eks) -> tuple[list[Row], dict | None, dict[str, int]]:
@@ -114,6 +126,37 @@ def kubernetes_rows(api: KubernetesApi, desired: dict[str, int]) -> list[Row]:
     return rows
 
 
+def alerting_rows(api: KubernetesApi, integrations: tuple[str, ...]) -> list[Row]:
+    """Watchdog firing (Prometheus evaluates rules and reaches Alertmanager), and no failed notification of the
+    configured `integrations` since Alertmanager started (`alertmanager_notifications_failed_total`)."""
+    try:
+        watchdog = json.loads(api.alertmanager('api/v2/alerts?filter=alertname%3D%22Watchdog%22'))
+        metrics = api.alertmanager("metrics")
+    except Exception as error:  # the proxy's errors are the Kubernetes client's, whatever the cause
+        return [Row("alerting", "Alertmanager", False, f"unreachable through the API server: {error}")]
+    rows = [Row("alerting", "Watchdog", bool(watchdog),
+                "firing" if watchdog else "not firing: Prometheus does not evaluate rules or cannot reach Alertmanager")]
+    failed: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name == "alertmanager_notifications_failed":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels.get("integration") in integrations and sample.value:
+                    key = f"{sample.labels['integration']}/{sample.labels.get('receiver_name', '?')}"
+                    failed[key] = failed.get(key, 0) + sample.value
+    for integration in integrations:
+        bad = {key: count for key, count in failed.items() if key.startswith(f"{integration}/")}
+        rows.append(Row("notifications", integration, not bad,
+                        "none failed since Alertmanager started" if not bad else
+                        "failed since Alertmanager started: " + ", ".join(f"{k} {int(v)}" for k, v in sorted(bad.items()))))
+    return rows
+
+
+def configured_integrations(settings: Settings) -> tuple[str, ...]:
+    cfg = settings.config
+    slack = cfg.slack_webhook_url is not None or any(t.alerts for t in cfg.teams.values())
+    return (*(("slack",) if slack else ()), *(("webhook",) if cfg.alerting.heartbeat_url else ()))
+
+
 def parse_duration(text: str) -> int:
     match = re.fullmatch(r"(\d+)(s|m|h)", text)
     if not match:
@@ -129,7 +172,10 @@ def validate(settings: Settings, session: boto3.session.Session, api_for: Callab
     while True:
         rows, cluster, desired = aws_rows(settings, eks)
         if cluster is not None and cluster["status"] == "ACTIVE":
-            rows += kubernetes_rows(api_for(cluster), desired)
+            api = api_for(cluster)
+            rows += kubernetes_rows(api, desired)
+            if settings.config.in_cluster_layer:
+                rows += alerting_rows(api, configured_integrations(settings))
         if all(r.ok for r in rows) or clock() >= deadline:
             return rows
         sleep(interval)

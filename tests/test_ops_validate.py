@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import io
 
+import json
+
 import boto3
 import pytest
-
-from tests.conftest import SILENT_BY_CHOICE
 from botocore.awsrequest import AWSResponse
 
 from ops import validate
 from ops.validate import Workload
 from stacks.config import load
+from tests.conftest import HEARTBEAT, SILENT_BY_CHOICE
 
 
 class AddonSession(boto3.session.Session):
@@ -37,10 +38,32 @@ class AddonSession(boto3.session.Session):
         return AWSResponse("", 200, {}, None), {"addon": {"addonName": name, "status": self.addons[name]}}
 
 
+WATCHDOG = [{"labels": {"alertname": "Watchdog", "severity": "none"}, "status": {"state": "active"}}]
+
+
+def notification_metrics(**failed: int) -> str:
+    """Alertmanager 0.28's exposition of `alertmanager_notifications_failed_total` (integration, receiver, reason)."""
+    lines = ["# HELP alertmanager_notifications_failed_total The total number of failed notifications.",
+             "# TYPE alertmanager_notifications_failed_total counter"]
+    for integration in ("email", "slack", "webhook"):
+        for reason in ("clientError", "other", "serverError"):
+            count = failed.get(integration, 0) if reason == "other" else 0
+            lines.append(f'alertmanager_notifications_failed_total{{integration="{integration}",reason="{reason}",'
+                         f'receiver_name="{integration}"}} {count}')
+    return "\n".join(lines) + "\n"
+
+
 class FakeKubernetes:
-    def __init__(self, nodes, workloads):
+    def __init__(self, nodes, workloads, watchdog=WATCHDOG, metrics=None):
         self._nodes, self._workloads = nodes, workloads
+        self._alertmanager = {"api/v2/alerts?filter=alertname%3D%22Watchdog%22": json.dumps(watchdog),
+                              "metrics": metrics or notification_metrics()}
         self.calls = 0
+
+    def alertmanager(self, path):
+        if isinstance(self._alertmanager, Exception):
+            raise self._alertmanager
+        return self._alertmanager[path]
 
     def nodes(self):
         self.calls += 1
@@ -99,7 +122,7 @@ def test_every_problem_shows_in_the_table(cluster):
                       ("nodes", "all"): "not Ready: n1", ("StatefulSet", "logging/loki-write"): "1/3 available"}
     table = validate.render(rows)
     assert "FAIL coredns" not in table and "FAIL add-on coredns" in table
-    assert table.endswith("cluster is NOT ready: 7 passed, 4 failed")
+    assert table.endswith("cluster is NOT ready: 8 passed, 4 failed")
 
 
 def test_missing_cluster_fails_without_touching_kubernetes(cluster):
@@ -141,3 +164,35 @@ def test_command_reports_and_exits(cluster):
                          api_for=lambda c: FakeKubernetes(READY_NODES, READY_WORKLOADS))
     assert code == 0 and "cluster is ready" in out.getvalue()
     assert validate.main("prod", "soon", out, err) == 2 and "--wait takes a duration" in err.getvalue()
+
+
+def delivering():
+    return load("prod", {"environment": "prod", "accountId": "123456789012", "clusterName": "acme-prod",
+                         "slackWebhookUrl": "https://hooks.slack.com/services/T/B/C",
+                         "alerting": {"slackChannel": "#alerts", "heartbeatUrl": HEARTBEAT}}, "us-east-1")
+
+
+def test_alerting_is_alive_when_watchdog_fires_and_no_configured_notification_failed(cluster):
+    rows = validate.validate(delivering(), AddonSession(HEALTHY_ADDONS),
+                             lambda c: FakeKubernetes(READY_NODES, READY_WORKLOADS, metrics=notification_metrics(email=4)))
+    alerting = {(r.kind, r.name): (r.ok, r.detail) for r in rows if r.kind in ("alerting", "notifications")}
+    assert alerting == {("alerting", "Watchdog"): (True, "firing"),
+                        ("notifications", "slack"): (True, "none failed since Alertmanager started"),
+                        ("notifications", "webhook"): (True, "none failed since Alertmanager started")}
+
+
+def test_a_silent_watchdog_and_failing_slack_fail_validation(cluster):
+    rows = validate.validate(delivering(), AddonSession(HEALTHY_ADDONS), lambda c: FakeKubernetes(
+        READY_NODES, READY_WORKLOADS, watchdog=[], metrics=notification_metrics(slack=3)))
+    failed = {(r.kind, r.name): r.detail for r in rows if not r.ok}
+    assert failed == {
+        ("alerting", "Watchdog"): "not firing: Prometheus does not evaluate rules or cannot reach Alertmanager",
+        ("notifications", "slack"): "failed since Alertmanager started: slack/slack 3"}
+
+
+def test_an_unreachable_alertmanager_is_one_failed_row(cluster):
+    api = FakeKubernetes(READY_NODES, READY_WORKLOADS)
+    api._alertmanager = ConnectionError("503 Service Unavailable: no endpoints available for service")
+    rows = validate.validate(delivering(), AddonSession(HEALTHY_ADDONS), lambda c: api)
+    (row,) = [r for r in rows if not r.ok]
+    assert (row.kind, row.name) == ("alerting", "Alertmanager") and "no endpoints available" in row.detail
