@@ -7,7 +7,9 @@ installed by this release: `components.crds.Crds` applies them, so a chart bump 
 Grafana's admin password lives in a Kubernetes Secret of ours (never in Helm values), Loki is a
 datasource per log tenant (one for all of them, one per team), and dashboards from ConfigMaps labelled
 `grafana_dashboard: "1"` in its own namespace are loaded: Grafana's account reads ConfigMaps there and
-nothing else (a Role of ours, not the chart's, which also grants Secrets). With a Slack webhook, alerts go to Slack; the URL sits in a Secret that Alertmanager mounts.
+nothing else (a Role of ours, not the chart's, which also grants Secrets). With a Slack webhook, alerts
+go to Slack, a team's to the team's own webhook; each URL sits in a Secret of its own that Alertmanager
+mounts.
 Scrape targets EKS does not expose (controller manager, scheduler, etcd, kube-proxy on 127.0.0.1)
 are off, so their "down" alerts cannot fire forever.
 """
