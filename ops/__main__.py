@@ -1,4 +1,7 @@
-"""Operator commands: `python -m ops <command> ...`."""
+"""Operator commands: `python -m ops <command> ...`.
+
+Every command runs inside one error boundary (`ops.errors`): a failure of AWS, the cluster or the network
+is one line with its cause and fix and exit code 1; usage errors exit 2; `--debug` shows the traceback."""
 
 from __future__ import annotations
 
@@ -6,14 +9,16 @@ import argparse
 import re
 import sys
 
-from ops import bootstrap, cleanup, helm_storage, plan, preflight, teardown, upgrade_plan, validate
+from ops import bootstrap, cleanup, errors, helm_storage, plan, preflight, teardown, upgrade_plan, validate
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops", description="eks-platform operator commands")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     commands = parser.add_subparsers(dest="command", required=True)
     plan_parser = commands.add_parser("plan", help="evaluate a stack offline on Pulumi's mock engine")
-    plan_parser.add_argument("stack", help="stack name: the <stack> of Pulumi.<stack>.yaml")
+    plan_parser.add_argument("stack", nargs="?", help="stack name: the <stack> of Pulumi.<stack>.yaml (or --stack)")
+    plan_parser.add_argument("--stack", dest="stack_option", help="stack name, as every other command takes it")
     plan_parser.add_argument("--cost", action="store_true", help="also print a monthly cost estimate")
     boot = commands.add_parser("bootstrap", help="one account's state store, secrets keys and CI identities "
                                                  "(idempotent)")
@@ -43,6 +48,29 @@ def main(argv: list[str] | None = None) -> int:
     upgrade.add_argument("--stack", required=True)
     upgrade.add_argument("--to", required=True, help="the next minor, e.g. 1.36")
     args = parser.parse_args(argv)
+    if args.command == "plan":
+        if args.stack and args.stack_option and args.stack != args.stack_option:
+            parser.error(f"two stacks given: {args.stack} and --stack {args.stack_option}")
+        args.stack = args.stack or args.stack_option
+        if not args.stack:
+            parser.error("plan needs a stack: python -m ops plan --stack <stack>")
+    try:
+        return _run(args, parser)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        reason = errors.explain(error)
+        if args.debug:
+            raise
+        if reason is None:
+            reason = (f"unexpected {type(error).__name__}: {error} (a bug of eks-platform: run again with --debug "
+                      "for the traceback and report it)")
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "upgrade-plan":
         return upgrade_plan.main(args.stack, args.to, sys.stdout, sys.stderr)
     if args.command == "helm-storage":

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from components.buckets import tls_only_policy
 from ops import github_api, identities, secrets_provider
@@ -276,10 +276,6 @@ def main(bucket: str | None, region: str | None, kms_alias: str, out: TextIO, st
     except BootstrapError as error:
         print(f"error: {error}", file=err or out)
         return 2 if isinstance(error, UnknownStack) else 1
-    except (BotoCoreError, ClientError) as error:
-        print(f"error: AWS: {error} (bootstrap needs administrator credentials of the stacks' account: "
-              "AWS_PROFILE=<its profile>)", file=err or out)
-        return 1
     except (github_api.NotFound, OSError) as error:
         print(f"error: GitHub: {error} (setting the OIDC subject template needs an admin's GITHUB_TOKEN)",
               file=err or out)

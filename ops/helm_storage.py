@@ -14,7 +14,6 @@ import base64
 from typing import Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from components import cluster_access
 from ops.stackfiles import settings_or_report
@@ -55,12 +54,8 @@ def main(stack: str, apply: bool, out: TextIO, err: TextIO, session: boto3.sessi
 
     if core is None:
         session = session or boto3.session.Session()
-        try:
-            cluster = session.client("eks", region_name=settings.region).describe_cluster(
-                name=settings.cluster_name)["cluster"]
-        except (ClientError, BotoCoreError) as error:
-            print(f"error: cannot read cluster {settings.cluster_name}: {error}", file=err)
-            return 1
+        cluster = session.client("eks", region_name=settings.region).describe_cluster(
+            name=settings.cluster_name)["cluster"]
         core = client.CoreV1Api(cluster_access.api_client(cluster, settings.region))
     try:
         records = move_records(core, apply)

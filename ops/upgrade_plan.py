@@ -119,10 +119,6 @@ def main(stack: str, target: str, out: TextIO, err: TextIO, session: boto3.sessi
     if settings is None:
         return 2
     eks = (session or boto3.session.Session()).client("eks", region_name=settings.region)
-    try:
-        plan = build(eks, settings.cluster_name, target)
-    except ClientError as error:
-        print(f"error: {error.response['Error']['Message']}", file=err)
-        return 2
+    plan = build(eks, settings.cluster_name, target)
     print(render(plan), file=out)
     return 1 if plan.blockers else 0

@@ -96,6 +96,8 @@ def aws_rows(settings: Settings, eks) -> tuple[list[Row], dict | None, dict[str,
     try:
         cluster = eks.describe_cluster(name=name)["cluster"]
     except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise  # credentials, permissions, throttling: the commands' error boundary says what to do
         return [Row("cluster", name, False, error.response["Error"]["Message"])], None, {}
     rows = [Row("cluster", name, cluster["status"] == "ACTIVE", f"{cluster['status']}, Kubernetes {cluster.get('version')}")]
     try:

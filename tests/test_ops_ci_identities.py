@@ -202,20 +202,3 @@ def test_the_command_line_checks_its_arguments():
         main(["bootstrap", "--bucket", BUCKET, "--github-repo", "not-a-repo", "--stack", "dev"])
     with pytest.raises(SystemExit):
         main(["bootstrap", "--bucket", BUCKET, "--github-repo", REPO])
-
-
-def test_missing_credentials_or_an_unreachable_aws_is_one_line_not_a_traceback(project, monkeypatch):
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask the instance metadata service
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(project / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(project / "none"))
-    code, _, err = run(project, stacks=["dev"])
-    assert code == 1 and err.startswith("error: AWS: Unable to locate credentials") and "AWS_PROFILE" in err
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a closed loopback port
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    code, _, err = run(project, stacks=["dev"])
-    assert code == 1 and err.startswith("error: AWS: Could not connect to the endpoint URL")
-    assert "Traceback" not in err and len(err.splitlines()) == 1
