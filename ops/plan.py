@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import PROJECT_DIR, StackFileError, account_sharing_warnings, read_stack_config
-from stacks.rules import capacity_warnings, delivery_warnings
+from stacks.rules import capacity_warnings, delivery_warnings, naming_warnings
 
 HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
           "registers; values AWS computes are placeholders.")
@@ -60,7 +60,8 @@ def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR, 
         return 1
     print(render(evaluation), file=out)
     for warning in [*account_sharing_warnings(evaluation.settings, project_dir),
-                    *capacity_warnings(evaluation.settings.config), *delivery_warnings(evaluation.settings.config)]:
+                    *capacity_warnings(evaluation.settings.config), *delivery_warnings(evaluation.settings.config),
+                    *naming_warnings(evaluation.settings.stack, evaluation.settings.config.environment)]:
         print(f"warning: {warning}", file=err)
     if cost:
         from ops import cost as costs

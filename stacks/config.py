@@ -265,7 +265,8 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
     if kind == "missing":
         return "is required"
     if kind == "literal_error":
-        return f"must be one of: {context.get('expected', '').replace(' or ', ', ')}"
+        allowed = context.get("expected", "").replace(" or ", ", ")
+        return f"must be one of: {allowed}{_number_hint(detail.get('input'), allowed)}"
     if kind == "greater_than_equal":
         return f"must be at least {context['ge']}"
     if kind == "greater_than":
@@ -296,6 +297,18 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
 def _is_secret(loc: tuple) -> bool:
     """Whether `loc` is a secret's place or inside it (a secret given as a map or list)."""
     return any(len(loc) >= len(path) and all(p in ("*", part) for p, part in zip(path, loc)) for path in SECRET_PATHS)
+
+
+def _number_hint(value: Any, allowed: str) -> str:
+    """`kubernetesVersion: 1.30` unquoted arrives as the number 1.3: name the quoted value meant."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    meant = [a for a in re.findall(r"'([0-9.]+)'", allowed) if float(a) == number and a != str(value)]
+    if not meant and re.fullmatch(r"\d+\.\d", str(value)):
+        meant = [f"{value}0"]  # a version like 1.30 read as 1.3
+    return f"; quote it: \"{meant[0]}\" (unquoted, YAML reads {meant[0]} as the number {value})" if meant else ""
 
 
 def _shown(value: Any, loc: tuple) -> Any:
@@ -427,11 +440,11 @@ def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[s
     values, schema_problems = validate_fields(merged)
     problems += [p for p in schema_problems if profile or p.path != "environment"]
     if secret_keys is not None:
-        problems += [Problem(key, "[secret]", f"is a secret: set it with `pulumi config set --secret {key} ...` "
+        problems += [Problem(key, "[secret]", f"is a secret: set it with `pulumi config set --secret {NAMESPACE}:{key} ...` "
                                               "so it is stored encrypted, never in plain text")
                      for key in SECRET_KEYS if key in raw and key not in secret_keys]
         problems += [Problem(".".join(path), "[secret]",
-                             f"is a secret: set it with `pulumi config set --secret --path {'.'.join(path)} ...`")
+                             f"is a secret: set it with `pulumi config set --secret --path {NAMESPACE}:{'.'.join(path)} ...`")
                      for path in NESTED_SECRETS
                      if isinstance(raw.get(path[0]), dict) and path[1] in raw[path[0]] and path[0] not in secret_keys]
         problems += [Problem(f"teams.{team}.{'.'.join(TEAM_WEBHOOK)}", "[secret]",

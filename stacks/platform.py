@@ -35,7 +35,7 @@ from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from stacks import eks_versions, trust
 from stacks.config import Settings
 from stacks.flows import PROMETHEUS, edge_pods, platform_flows
-from stacks.rules import capacity_warnings, delivery_warnings, team_hostnames
+from stacks.rules import capacity_warnings, delivery_warnings, naming_warnings, team_hostnames
 
 
 def _node_group_instances(cfg, network: Network) -> list[tuple[str, Any, pulumi.Input]]:
@@ -62,7 +62,8 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     """Register every resource of the stack; return the stack outputs."""
     cfg, profile, name = settings.config, settings.profile, settings.cluster_name
     version_notice = eks_versions.notice(cfg.kubernetes_version, date.today())
-    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg), *delivery_warnings(cfg)]:
+    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg), *delivery_warnings(cfg),
+                    *naming_warnings(settings.stack, cfg.environment)]:
         pulumi.log.warn(warning)
     provider = aws.Provider("aws", region=settings.region, allowed_account_ids=[settings.account_id],
                             default_tags={"tags": settings.tags})

@@ -19,7 +19,7 @@ class Problem:
     @property
     def key(self) -> str:
         """The config key as the user writes it: `eks-platform:nodeGroups.gpu.minSize`, `aws:region`."""
-        return self.path if ":" in self.path else f"eks-platform:{self.path}"
+        return self.path if ":" in self.path.split(".")[0] else f"eks-platform:{self.path}"
 
     def __str__(self) -> str:
         if self.value is MISSING:

@@ -271,6 +271,16 @@ def delivery_warnings(config: Any) -> list[str]:
     return []
 
 
+def naming_warnings(stack: str, environment: str) -> list[str]:
+    """A stack named like an environment (`prod`, `staging`, `dev`) that is another environment."""
+    named = next((env for env in ("prod", "staging", "dev") if stack == env or stack.startswith(f"{env}-")
+                  or stack.endswith(f"-{env}")), None)
+    if named and named != environment:
+        return [f"stack '{stack}' is named like {named} but eks-platform:environment is {environment}: it gets "
+                f"{environment}'s profile (protection, sizes, alerting rules), not {named}'s"]
+    return []
+
+
 def capacity_warnings(config: Any) -> list[str]:
     """Teams whose quota is more CPU or memory than the general node groups can ever hold at their maxSize
     (estimated from the instance names; nothing is said where a name does not tell)."""

@@ -120,7 +120,7 @@ def test_a_secret_in_plain_text_is_refused_and_never_printed():
     text = str(caught.value)
     assert "correct-horse" not in text and "SECRETSECRET" not in text
     assert {p.path for p in caught.value.problems} == {"grafanaAdminPassword", "slackWebhookUrl"}
-    assert "pulumi config set --secret grafanaAdminPassword" in text
+    assert "pulumi config set --secret eks-platform:grafanaAdminPassword" in text
 
 
 def test_a_bad_secret_is_reported_masked_whatever_its_shape():

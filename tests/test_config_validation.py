@@ -135,3 +135,19 @@ def test_two_team_roles_with_one_name_would_collide():
                                                       "quota": {"cpu": "1", "memory": "1Gi", "pods": "10"}}})
     (problem,) = evaluation.error.problems
     assert problem.path == "teams.payments.roleArns[1]" and "same role name" in problem.message
+
+
+def test_an_unquoted_version_and_a_tag_key_are_named_like_every_other_key():
+    problems = problems_of("prod", kubernetesVersion=1.30, tags={"aws:owner": "x"})
+    assert 'quote it: "1.30"' in problems["kubernetesVersion"]
+    assert problems["tags.aws:owner"].startswith("eks-platform:tags.aws:owner: ")
+
+
+@pytest.mark.parametrize("stack, environment, named", [("prod", "dev", "prod"), ("dev", "prod", "dev"),
+                                                        ("payments-staging", "dev", "staging")])
+def test_a_stack_named_like_another_environment_is_warned_about(stack, environment, named):
+    from stacks.rules import naming_warnings
+
+    (warning,) = naming_warnings(stack, environment)
+    assert f"named like {named} but eks-platform:environment is {environment}" in warning
+    assert naming_warnings(stack, named) == [] and naming_warnings("production", "dev") == []

@@ -554,7 +554,7 @@ def test_a_heartbeat_url_in_plain_text_is_refused_naming_the_path():
     with pytest.raises(ConfigError) as caught:
         load_raw("prod", raw_config(config))
     (problem,) = caught.value.problems
-    assert problem.path == "alerting.heartbeatUrl" and "--secret --path alerting.heartbeatUrl" in problem.message
+    assert problem.path == "alerting.heartbeatUrl" and "--secret --path eks-platform:alerting.heartbeatUrl" in problem.message
     assert "SECRET" not in str(caught.value)
     config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": {"secure": "v1:AAAA"}}
     heartbeat = load_raw("prod", raw_config(config)).config.alerting.heartbeat_url
