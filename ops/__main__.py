@@ -9,7 +9,7 @@ import argparse
 import re
 import sys
 
-from ops import bootstrap, cleanup, errors, helm_storage, plan, preflight, teardown, upgrade_plan, validate
+from ops import bootstrap, cleanup, errors, helm_storage, init_stack, plan, preflight, teardown, upgrade_plan, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser.add_argument("stack", nargs="?", help="stack name: the <stack> of Pulumi.<stack>.yaml (or --stack)")
     plan_parser.add_argument("--stack", dest="stack_option", help="stack name, as every other command takes it")
     plan_parser.add_argument("--cost", action="store_true", help="also print a monthly cost estimate")
+    init = commands.add_parser("init-stack", help="write a new, minimal, valid Pulumi.<stack>.yaml from a profile")
+    init.add_argument("name", help="the new stack's name")
+    init.add_argument("--environment", required=True, choices=["dev", "staging", "prod"])
+    init.add_argument("--region", required=True, help="its AWS region, e.g. eu-west-1")
+    init.add_argument("--account-id", required=True, help="the 12-digit AWS account it deploys into")
     boot = commands.add_parser("bootstrap", help="one account's state store, secrets keys and CI identities "
                                                  "(idempotent)")
     boot.add_argument("--bucket", help="S3 bucket for Pulumi state (default eks-platform-state-<account>-<region>)")
@@ -71,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "init-stack":
+        return init_stack.main(args.name, args.environment, args.region, args.account_id, sys.stdout, sys.stderr)
     if args.command == "upgrade-plan":
         return upgrade_plan.main(args.stack, args.to, sys.stdout, sys.stderr)
     if args.command == "helm-storage":
