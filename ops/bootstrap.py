@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from components.buckets import tls_only_policy
 from ops import github_api, identities, secrets_provider
-from ops.stackfiles import PROJECT_DIR, StackFileError, load_settings, stack_names
+from ops.stackfiles import STACKS_DIR, StackFileError, load_settings, stack_names
 from stacks import trust
 from stacks.problems import ConfigError
 
@@ -183,7 +183,7 @@ def ensure_subject_template(repo: str, environ: dict[str, str]) -> str:
 
 
 def bootstrap(bucket: str | None, region: str | None, kms_alias: str, session: boto3.session.Session | None = None,
-              stacks: Sequence[str] = (), github_repo: str | None = None, project_dir: Path = PROJECT_DIR,
+              stacks: Sequence[str] = (), github_repo: str | None = None, project_dir: Path = STACKS_DIR,
               environ: dict[str, str] | None = None) -> Result:
     session = session or boto3.session.Session()
     wanted = [stack_identity(s, project_dir) for s in stacks]
@@ -270,7 +270,7 @@ def _report(result: Result, stacks: Sequence[str], out: TextIO) -> None:
 
 
 def main(bucket: str | None, region: str | None, kms_alias: str, out: TextIO, stacks: Sequence[str] = (),
-         github_repo: str | None = None, err: TextIO | None = None, project_dir: Path = PROJECT_DIR) -> int:
+         github_repo: str | None = None, err: TextIO | None = None, project_dir: Path = STACKS_DIR) -> int:
     try:
         result = bootstrap(bucket, region, kms_alias, stacks=stacks, github_repo=github_repo, project_dir=project_dir)
     except BootstrapError as error:

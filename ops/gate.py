@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ops import github_api
-from ops.yaml12 import PROJECT_DIR, StackFileError, parse, stack_names
+from ops.yaml12 import STACKS_DIR, StackFileError, parse, stack_names
 from stacks import trust
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -62,7 +62,7 @@ class GateError(Exception):
     """The stack file cannot tell what the job may do."""
 
 
-def read_stack(stack: str, project_dir: Path = PROJECT_DIR) -> StackInfo:
+def read_stack(stack: str, project_dir: Path = STACKS_DIR) -> StackInfo:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not re.fullmatch(r"[\w.-]+", stack) or not path.is_file():
         raise GateError(f"no stack file Pulumi.{stack}.yaml; stacks: {', '.join(stack_names(project_dir))}")
@@ -79,7 +79,7 @@ def read_stack(stack: str, project_dir: Path = PROJECT_DIR) -> StackInfo:
     return StackInfo(stack, environment if environment in ENVIRONMENTS else "prod", account, region)
 
 
-def matrix(project_dir: Path = PROJECT_DIR, backend: str | None = None) -> dict[str, Any]:
+def matrix(project_dir: Path = STACKS_DIR, backend: str | None = None) -> dict[str, Any]:
     stacks = sorted((read_stack(s, project_dir) for s in stack_names(project_dir)),
                     key=lambda s: (ENVIRONMENTS.index(s.environment), s.stack))
     return {"include": [s.outputs(backend) for s in stacks]}
@@ -153,7 +153,7 @@ def _write_outputs(values: dict[str, str], environ: dict[str, str]) -> None:
 
 
 def main(stack: str, out: TextIO, err: TextIO, environ: dict[str, str] | None = None,
-         project_dir: Path = PROJECT_DIR) -> int:
+         project_dir: Path = STACKS_DIR) -> int:
     environ = os.environ if environ is None else environ
     try:
         info = read_stack(stack, project_dir)

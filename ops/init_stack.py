@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import secrets_provider
-from ops.stackfiles import PROJECT_DIR, raw_config, read_stack_config
+from ops.stackfiles import STACKS_DIR, raw_config, read_stack_config
 from stacks import trust
 from stacks.config import load_raw
 from stacks.problems import ConfigError
@@ -49,7 +49,7 @@ def _write_provider_if_bootstrapped(path: Path, name: str, region: str) -> bool:
 
 
 def main(name: str, environment: str, region: str, account_id: str, out: TextIO, err: TextIO,
-         project_dir: Path = PROJECT_DIR) -> int:
+         project_dir: Path = STACKS_DIR) -> int:
     if not STACK_NAME.match(name):
         print(f"error: stack name {name!r}: 2-32 lowercase letters, digits and '-', starting with a letter",
               file=err)

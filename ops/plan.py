@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ops.engine import Evaluation, evaluate
-from ops.stackfiles import PROJECT_DIR, StackFileError, account_sharing_warnings, read_stack_config
+from ops.stackfiles import STACKS_DIR, StackFileError, account_sharing_warnings, read_stack_config
 from stacks.rules import capacity_warnings, delivery_warnings, naming_warnings
 
 HEADER = ("OFFLINE EVALUATION on Pulumi's mock engine, not a `pulumi preview`: it shows what the program "
@@ -49,7 +49,7 @@ def render(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = PROJECT_DIR, cost: bool = False) -> int:
+def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = STACKS_DIR, cost: bool = False) -> int:
     try:
         evaluation = evaluate(stack, read_stack_config(stack, project_dir))
     except (FileNotFoundError, StackFileError) as error:

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components.network import pick_zones, supported_zones
 from ops.secrets_provider import current
-from ops.stackfiles import PROJECT_DIR, settings_or_report
+from ops.stackfiles import STACKS_DIR, settings_or_report
 from stacks import eks_versions, trust
 from stacks.platform import runner_project
 from stacks.rules import access_principals
@@ -221,7 +221,7 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def secrets_provider_check(stack: str, project_dir: Path = PROJECT_DIR) -> Check:
+def secrets_provider_check(stack: str, project_dir: Path = STACKS_DIR) -> Check:
     """CI cannot answer a passphrase prompt: the stack file must name a KMS secrets provider and its key; a key
     that is not the stack's own (`alias/eks-platform-secrets-<stack>`) is warned: other stacks may decrypt it."""
     found = current((project_dir / f"Pulumi.{stack}.yaml").read_text())

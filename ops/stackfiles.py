@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TextIO
 
-from ops.yaml12 import PROJECT_DIR, StackFileError, parse as _parse, stack_names
+from ops.yaml12 import PROJECT_DIR, STACKS_DIR, StackFileError, parse as _parse, stack_names
 from stacks.config import KNOWN_NAMESPACES, NAMESPACE, RawConfig, Settings, as_pulumi_config_value, decode, load_raw
 from stacks import rules
 from stacks.problems import ConfigError
 from stacks.secure import SecureMap, SecureValue, with_placeholders
 
 
-def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+def read_stack_config(stack: str, project_dir: Path = STACKS_DIR) -> dict[str, Any]:
     """The stack file's `config:` map. A `{secure: ...}` value cannot be decrypted offline: it becomes a
     `SecureValue` placeholder, so the program still sees that the secret is set, and that it is a secret."""
     path = project_dir / f"Pulumi.{stack}.yaml"
@@ -50,12 +50,12 @@ def raw_config(config: dict[str, Any]) -> RawConfig:
     return RawConfig(values, as_pulumi_config_value(region) if region is not None else None, secret, others)
 
 
-def load_settings(stack: str, project_dir: Path = PROJECT_DIR) -> Settings:
+def load_settings(stack: str, project_dir: Path = STACKS_DIR) -> Settings:
     """The validated `Settings` of a stack file (raises `FileNotFoundError`, `StackFileError` or `ConfigError`)."""
     return load_raw(stack, raw_config(read_stack_config(stack, project_dir)))
 
 
-def settings_or_report(stack: str, err: TextIO, project_dir: Path = PROJECT_DIR) -> Settings | None:
+def settings_or_report(stack: str, err: TextIO, project_dir: Path = STACKS_DIR) -> Settings | None:
     """A stack's settings for an `ops` command, or None after writing why not (a missing or broken file,
     or every configuration problem) to `err`: never a traceback for a user's mistake."""
     try:
@@ -65,7 +65,7 @@ def settings_or_report(stack: str, err: TextIO, project_dir: Path = PROJECT_DIR)
         return None
 
 
-def stack_accounts(project_dir: Path = PROJECT_DIR) -> dict[str, tuple[str, str]]:
+def stack_accounts(project_dir: Path = STACKS_DIR) -> dict[str, tuple[str, str]]:
     """stack -> (environment, accountId) as each stack file says (files that cannot be read are left out)."""
     found = {}
     for stack in stack_names(project_dir):
@@ -77,7 +77,7 @@ def stack_accounts(project_dir: Path = PROJECT_DIR) -> dict[str, tuple[str, str]
     return found
 
 
-def account_sharing_warnings(settings: Settings, project_dir: Path = PROJECT_DIR) -> list[str]:
+def account_sharing_warnings(settings: Settings, project_dir: Path = STACKS_DIR) -> list[str]:
     """`stacks.rules.account_sharing` for a stack against every stack file of the project."""
     return rules.account_sharing(settings.stack, settings.config.environment, settings.account_id,
                                  stack_accounts(project_dir))

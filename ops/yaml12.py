@@ -7,6 +7,7 @@ Depends on PyYAML alone: `ops.gate` reads stack files with it before the project
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Where the operator commands find the Pulumi.<stack>.yaml files: the project, unless EKS_PLATFORM_STACKS_DIR
+# names another folder (the test suite's fixture stacks, tests/stacks).
+STACKS_DIR = Path(os.environ.get("EKS_PLATFORM_STACKS_DIR") or PROJECT_DIR)
 
 
 class Yaml12Loader(yaml.SafeLoader):
@@ -54,5 +58,5 @@ def parse(path: Path) -> Any:
         raise StackFileError(f"{path.name}{where}: {cause}") from None
 
 
-def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
+def stack_names(project_dir: Path = STACKS_DIR) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))

@@ -1,7 +1,10 @@
-"""Shared harness: each stack's real `Pulumi.<stack>.yaml` evaluated on the mock engine.
+"""Shared harness: the fixture stacks (`tests/stacks/Pulumi.<stack>.yaml`) evaluated on the mock engine.
 
-`ops.engine.evaluate` gives every run a fresh mock monitor, config and root stack, so runs are
-isolated; the three real stacks are evaluated once per session and shared read-only.
+The behavioural tests run on these fixtures, never on the project's own stack files, so a team's edits to
+its `Pulumi.<stack>.yaml` cannot break them (`test_your_stacks.py` checks those files for what holds for any
+valid stack). The operator commands read the fixtures too (EKS_PLATFORM_STACKS_DIR, set before any import).
+`ops.engine.evaluate` gives every run a fresh mock monitor, config and root stack, so runs are isolated;
+the three fixture stacks are evaluated once per session and shared read-only.
 """
 
 from __future__ import annotations
@@ -10,7 +13,12 @@ import copy
 import functools
 import gc
 import json
+import os
+from pathlib import Path
 from typing import Any
+
+FIXTURE_STACKS = Path(__file__).resolve().parent / "stacks"
+os.environ["EKS_PLATFORM_STACKS_DIR"] = str(FIXTURE_STACKS)
 
 import kubernetes_validate.utils
 import pytest

@@ -8,11 +8,11 @@ import io
 import pytest
 
 from ops import plan
-from ops.stackfiles import PROJECT_DIR, raw_config, read_stack_config
+from ops.stackfiles import raw_config, read_stack_config
 from stacks.config import load_raw
 from stacks.problems import ConfigError
 from stacks.secure import OFFLINE_PLACEHOLDERS
-from tests.conftest import run_stack
+from tests.conftest import FIXTURE_STACKS, run_stack
 
 GENERAL = {"instanceTypes": ["m7i.large"], "minSize": 1, "maxSize": 3}
 GPU = {"instanceTypes": ["g6.xlarge"], "gpu": True, "minSize": 0, "maxSize": 2}
@@ -140,7 +140,7 @@ def test_a_misspelt_namespace_is_an_unknown_key():
 
 
 def test_a_secure_slack_url_passes_offline(tmp_path):
-    text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+    text = (FIXTURE_STACKS / "Pulumi.prod.yaml").read_text()
     (tmp_path / "Pulumi.prod.yaml").write_text(text + "  eks-platform:slackWebhookUrl:\n    secure: v1:AAAA\n")
     settings = load_raw("prod", raw_config(read_stack_config("prod", tmp_path)))
     assert settings.config.slack_webhook_url.get_secret_value() == OFFLINE_PLACEHOLDERS["slackWebhookUrl"]

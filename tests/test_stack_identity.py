@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from ops.stackfiles import PROJECT_DIR, account_sharing_warnings
+from ops.stackfiles import account_sharing_warnings
 from stacks import trust
 from tests.iam_policy import Request, decision
-from tests.conftest import STACKS, run_stack, stack_evaluation, stack_variant
+from tests.conftest import FIXTURE_STACKS, STACKS, run_stack, stack_evaluation, stack_variant
 
 ROLE = "aws:iam/role:Role"
 
@@ -110,7 +110,7 @@ def test_a_preview_role_of_another_account_is_refused():
 
 def test_a_prod_stack_sharing_an_account_with_dev_is_warned_naming_both(tmp_path):
     for stack in ("dev", "prod"):
-        shutil.copy(PROJECT_DIR / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
+        shutil.copy(FIXTURE_STACKS / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
     dev = (tmp_path / "Pulumi.dev.yaml").read_text().replace("111122223333", "777788889999")
     (tmp_path / "Pulumi.dev.yaml").write_text(dev)
     (warning,) = account_sharing_warnings(stack_evaluation("prod").settings, tmp_path)
