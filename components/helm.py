@@ -6,8 +6,9 @@ upgrade is rolled back and its leftovers cleaned, and a bounded history allows `
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -54,6 +55,34 @@ class Resources:
         if self.memory_limit:
             resources["limits"] = {"memory": self.memory_limit}
         return resources
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` laid over `base` as Helm merges values: maps merge key by key, anything else is replaced
+    (copied)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(override)
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def values_overrides(overrides: Mapping[str, dict[str, Any]]) -> pulumi.ResourceTransform:
+    """Lay each release's `overrides` (by release name) over the values the platform gives it: the stack's
+    escape hatch for chart values the platform does not expose, applied after the platform's own."""
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        extra = overrides.get(args.props.get("name")) if args.type_ == HELM_RELEASE else None
+        if not extra:
+            return None
+        values = args.props.get("values") or {}
+        merged = deep_merge(values, extra) if isinstance(values, dict) else \
+            pulumi.Output.from_input(values).apply(lambda v: deep_merge(v, extra))  # unknown during a preview
+        return pulumi.ResourceTransformResult(props={**args.props, "values": merged}, opts=args.opts)
+    return transform
 
 
 def resources_values(resources: Resources | None) -> dict[str, Any]:

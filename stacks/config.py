@@ -6,7 +6,6 @@ use exactly what `pulumi up` uses; `read_pulumi_config` is the only place that t
 
 from __future__ import annotations
 
-import copy
 import difflib
 import functools
 import json
@@ -19,6 +18,8 @@ from types import SimpleNamespace
 from typing import Annotated, Any, Collection
 
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
+
+from components.helm import deep_merge
 
 from stacks import rules, trust
 from stacks.problems import MISSING, ConfigError, Problem
@@ -137,16 +138,6 @@ def other_namespace_problems(keys: Collection[str]) -> list[Problem]:
             problems.append(Problem(key, key, f"unknown namespace '{namespace}': did you mean "
                                               f"'{NAMESPACE}:{name}'?"))
     return problems
-
-
-def deep_merge(base: Any, override: Any) -> Any:
-    """`override` laid over `base`: maps merge key by key, anything else is replaced (copied)."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
-        return merged
-    return copy.deepcopy(override)
 
 
 def _merge_node_groups(profile: Profile, user_groups: Any) -> Any:

@@ -28,7 +28,7 @@ from components.load_balancer_controller import LoadBalancerController, LoadBala
 from components.logging import LOKI_URL, PLATFORM_TENANT, FluentBit, FluentBitArgs, Loki, LokiArgs
 from components.monitoring import GRAFANA, Monitoring, MonitoringArgs, TeamRoute
 from components.network import Network, NetworkArgs
-from components.helm import HELM_DRIVER
+from components.helm import HELM_DRIVER, values_overrides
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
 from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
@@ -225,17 +225,19 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
                                 helm_release_settings=k8s.HelmReleaseSettingsArgs(driver=HELM_DRIVER),
                                 opts=pulumi.ResourceOptions(depends_on=cluster_ready))
     providers = {"aws": aws_provider, "kubernetes": k8s_provider}
-    boundary = [permissions_boundary(settings.permissions_boundary_arn)]
+    transforms = [permissions_boundary(settings.permissions_boundary_arn),
+                  values_overrides({release: block.values for release, block in cfg.releases.items()})]
 
     def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(providers=providers, depends_on=[*cluster_ready, *resources], transforms=boundary)
+        return pulumi.ResourceOptions(providers=providers, depends_on=[*cluster_ready, *resources],
+                                      transforms=transforms)
 
     oidc = {"oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer_url": cluster.oidc_issuer}
     dns = None
     if cfg.dns:
         dns = Dns(name, DnsArgs(zone_name=cfg.dns.zone_name, subdomain=cfg.dns.subdomain,
                                 create_zone=cfg.dns.create_zone, protect=settings.profile.protect),
-                  pulumi.ResourceOptions(providers=providers, transforms=boundary))
+                  pulumi.ResourceOptions(providers=providers, transforms=transforms))
     else:
         pulumi.log.warn("dns: no eks-platform:dns block, so no DNS records, certificate or TLS are created")
     grafana_host = f"grafana.{dns.base_domain}" if dns and cfg.grafana.allowed_cidrs else None

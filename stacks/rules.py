@@ -18,6 +18,7 @@ from components.node_group import ACCELERATOR_LABEL, GPU_LABEL, GPU_TAINT
 from components.logging import PLATFORM_TENANT
 from components.tenancy import RESERVED_NAMESPACES
 from stacks import eks_versions, trust
+from stacks import releases
 from stacks.problems import MISSING, Problem
 from stacks.profiles import Profile
 from stacks.regions import zone_problem
@@ -377,6 +378,7 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
     problems += _host_problems(values.get("teams") or {}, values.get("dns"))
     problems += _egress_problems(values.get("teams") or {})
     problems += _team_alert_problems(values.get("teams") or {})
+    problems += releases.problems(values.get("releases") or {})
     if profile.name == "prod":
         problems += [Problem(key, MISSING, f"is required in prod, which is never silent: set {SILENT_FIX}")
                      for key in _missing_delivery(values)]

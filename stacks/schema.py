@@ -384,6 +384,10 @@ class TeamConfig(_Block):
 
 
 
+class ReleaseConfig(_Block):
+    values: dict[StrictStr, object] = Field(default_factory=dict)  # laid over the platform's values of the release
+
+
 class TenancyConfig(_Block):
     admission: Literal["enforce", "warn"] = "enforce"
 
@@ -414,6 +418,7 @@ class PlatformConfig(_Block):
     dns: DnsConfig | None = None
     teams: dict[NodeGroupName, TeamConfig] = Field(default_factory=dict)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    releases: dict[StrictStr, ReleaseConfig] = Field(default_factory=dict)
 
 
 SECRET_KEYS = tuple(f.alias for f in PlatformConfig.model_fields.values()

@@ -1,97 +1,118 @@
-"""Every Helm values key the platform sets exists in the pinned chart's defaults (`../shared/charts`).
+"""Every Helm values key the platform or a stack sets exists in the pinned chart (`stacks/releases.py`), and the
+escape hatch `eks-platform:releases.<release>.values` is merged after the platform's values, checked first.
 
-A key below a map that the chart leaves empty (`{}`) or below a list is free-form by the chart's own
-documentation (annotations, selectors, Loki's config blocks) and is not checked further.
+The key indexes and schemas the check uses are vendored (`stacks/chart_values/`); with `../shared/charts`
+present, a test regenerates them from the pinned sources and requires them unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
 import pytest
 import yaml
 
-from components.helm import CHARTS
-from ops.stackfiles import PROJECT_DIR
-from stacks.config import deep_merge
-from tests.conftest import stack_variant
-from tests.k8s import RELEASE, reveal
-
-CHARTS_DIR = PROJECT_DIR.parent / "shared" / "charts"
-pytestmark = pytest.mark.skipif(not CHARTS_DIR.is_dir(), reason="../shared/charts is not present")
-FREE_FORM = {
-    # Documented Loki config blocks passed straight into Loki's configuration.
-    ("loki", "loki.storage"), ("loki", "loki.limits_config"),
-    # Grafana's ini file: any section and key of grafana.ini.
-    ("kube-prometheus-stack", "grafana.grafana.ini"),
-    # Documented in a comment of the subcharts' values.yaml and read by their templates.
-    ("kube-prometheus-stack", "kube-state-metrics.priorityClassName"),
-    ("kube-prometheus-stack", "prometheus-node-exporter.priorityClassName"),
-    ("kube-prometheus-stack", "grafana.priorityClassName"),
-    ("kube-prometheus-stack", "grafana.persistence.storageClassName"),
-    ("kube-prometheus-stack", "grafana.rbac.useExistingRole"),
-    # Documented in a comment of the chart's values.yaml and read by its templates.
-    ("kube-prometheus-stack", "prometheusOperator.priorityClassName"),
-    # Documented in a comment of the chart's values.yaml.
-    ("fluent-bit", "prometheusRule.rules"),
-    # Named container ports: the chart renders every entry (its TLS-termination docs add `tohttps`).
-    ("ingress-nginx", "controller.containerPort"),
-    # Any cluster-autoscaler command-line flag (the chart's comment links the full list).
-    ("cluster-autoscaler", "extraArgs"),
-}
+from components.helm import CHARTS, deep_merge
+from stacks import releases
+from tests.conftest import dev_with_teams, run_stack, stack_variant
+from tests.k8s import RELEASE, reveal, values
+from tests.rendering import CHARTS_DIR, needs_charts, render_stack
 
 
-def defaults(chart: str) -> dict[str, Any]:
-    """The chart's values, each subchart's own defaults under its name (the parent's settings laid over them)."""
-    found = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
-    for subchart in sorted((CHARTS_DIR / chart / "charts").glob("*/values.yaml")):
-        name = subchart.parent.name
-        found[name] = deep_merge(yaml.safe_load(subchart.read_text()) or {}, found.get(name) or {})
-    return found
-
-
-def unknown_keys(values: Any, chart_defaults: Any, chart: str, path: str = "") -> Iterator[str]:
-    if not isinstance(values, dict):
-        return
-    for key, value in values.items():
-        here = f"{path}.{key}" if path else key
-        if (chart, here) in FREE_FORM or key == "resources":  # a container's requests and limits
-            continue
-        if not isinstance(chart_defaults, dict) or key not in chart_defaults:
-            yield here
-            continue
-        default = chart_defaults[key]
-        if isinstance(default, dict) and default:
-            yield from unknown_keys(value, default, chart, here)
-
-
+@needs_charts
 def test_pinned_versions_match_the_shared_charts():
     for chart in CHARTS.values():
         meta = yaml.safe_load((CHARTS_DIR / chart.name / "Chart.yaml").read_text())
         assert meta["version"] == chart.version, chart.name
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "gateway"])
-def test_every_values_key_exists_in_the_chart(stack, request):
-    evaluation = stack_variant("staging", ingress={"controller": "gateway"}) if stack == "gateway" \
-        else request.getfixturevalue(stack)
+@needs_charts
+def test_the_vendored_key_indexes_and_schemas_are_the_pinned_charts(tmp_path, monkeypatch):
+    vendored = {p.name: p.read_bytes() for p in releases.INDEX_DIR.iterdir()}
+    monkeypatch.setattr(releases, "INDEX_DIR", tmp_path / "chart_values")
+    releases.generate(CHARTS_DIR)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "chart_values").iterdir()} == vendored, \
+        "run: python -m stacks.releases ../shared/charts"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "gateway", "teams"])
+def test_every_values_key_the_platform_sets_exists_in_the_chart(stack, request):
+    evaluation = {"gateway": lambda: stack_variant("staging", ingress={"controller": "gateway"}),
+                  "teams": dev_with_teams}.get(stack, lambda: request.getfixturevalue(stack))()
     for registration in evaluation.of_type(RELEASE):
-        chart = registration.inputs["chart"].rsplit("/", 1)[-1]
-        bad = list(unknown_keys(reveal(registration.inputs["values"]), defaults(chart), chart))
+        inputs = reveal(registration.inputs)
+        chart = inputs["chart"].rsplit("/", 1)[-1]
+        assert releases.RELEASE_CHARTS[inputs["name"]] == chart
+        bad = list(releases.unknown_keys(inputs["values"], chart))
         assert bad == [], f"{chart}: keys not in the chart's values.yaml: {bad}"
 
 
 def test_the_key_check_catches_a_typo():
-    assert list(unknown_keys({"controller": {"replicaCont": 2}}, defaults("ingress-nginx"), "ingress-nginx")) == [
-        "controller.replicaCont"]
+    assert list(releases.unknown_keys({"controller": {"replicaCont": 2}}, "ingress-nginx")) == ["controller.replicaCont"]
 
 
+@needs_charts
 def test_loki_values_satisfy_the_charts_json_schema(dev, prod):
-    import json
-
     import jsonschema
 
-    schema = json.loads((CHARTS_DIR / "loki" / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHARTS_DIR / "loki" / "values.yaml").read_text())
     for evaluation in (dev, prod):
-        merged = deep_merge(defaults("loki"), reveal(evaluation.one(RELEASE, "loki").inputs["values"]))
-        jsonschema.validate(merged, schema)
+        jsonschema.validate(deep_merge(defaults, reveal(evaluation.one(RELEASE, "loki").inputs["values"])),
+                            releases.schema("loki"))
+
+
+OVERRIDES = {
+    "kube-prometheus-stack": {"values": {"prometheus": {"prometheusSpec": {"scrapeInterval": "15s",
+                                                                            "externalLabels": {"region": "eu"}}}}},
+    "loki": {"values": {"loki": {"limits_config": {"max_query_series": 1000}}}},
+    "velero": {"values": {"podAnnotations": {"team": "platform"}}},
+}
+
+
+def test_a_stacks_values_are_laid_over_the_platforms_after_them():
+    evaluation = stack_variant("dev", releases=OVERRIDES)
+    kps = values(evaluation, "kube-prometheus-stack")["prometheus"]["prometheusSpec"]
+    assert kps["scrapeInterval"] == "15s" and kps["externalLabels"] == {"region": "eu"}
+    assert kps["retention"] == "7d" and kps["storageSpec"]  # the platform's own values are kept
+    assert values(evaluation, "loki")["loki"]["limits_config"] == {"retention_period": "168h", "max_query_series": 1000}
+    assert values(evaluation, "velero")["podAnnotations"] == {"team": "platform"}
+    untouched = stack_variant("dev")
+    assert values(evaluation, "fluent-bit") == values(untouched, "fluent-bit")
+
+
+@needs_charts
+def test_an_override_reaches_the_rendered_objects():
+    (prometheus,) = render_stack(stack_variant("dev", releases=OVERRIDES))["kube-prometheus-stack"].of_kind("Prometheus")
+    assert prometheus["spec"]["scrapeInterval"] == "15s" and prometheus["spec"]["externalLabels"] == {"region": "eu"}
+
+
+@pytest.mark.parametrize("override, key, fragment", [
+    ({"nope": {"values": {}}}, "releases.nope", "releases: kube-prometheus-stack, loki"),
+    ({"loki": {"values": {"gatway": {"replicas": 2}}}}, "releases.loki.values.gatway", "did you mean 'gateway'"),
+    ({"ingress-nginx": {"values": {"controller": {"replicaCont": 2}}}}, "releases.ingress-nginx.values.controller.replicaCont",
+     "not a value of the chart ingress-nginx 4.15.1; did you mean 'replicaCount'"),
+    ({"loki": {"values": {"gateway": {"replicas": "two"}}}}, "releases.loki.values.gateway.replicas",
+     "'two' is not of type 'integer'"),
+    ({"velero": {"values": {"metrics": {"enabled": "yes"}}}}, "releases.velero.values.metrics.enabled",
+     "is not of type 'boolean'"),
+    ({"kube-prometheus-stack": {"values": {"grafana": {"rbac": {"namespaced": False}}}}},
+     "releases.kube-prometheus-stack.values.grafana.rbac.namespaced", "never Secrets"),
+    ({"kube-prometheus-stack": {"values": {"grafana": {"sidecar": {"dashboards": {"searchNamespace": "ALL"}}}}}},
+     "releases.kube-prometheus-stack.values.grafana.sidecar.dashboards.searchNamespace", "never a dashboard"),
+    ({"loki": {"values": {"loki": {"auth_enabled": False}}}}, "releases.loki.values.loki.auth_enabled", "per team"),
+    ({"ingress-nginx": {"values": {"controller": {"extraArgs": {"disable-catch-all": "false"}}}}},
+     "releases.ingress-nginx.values.controller.extraArgs.disable-catch-all", "cannot be overridden"),
+    ({"fluent-bit": {"values": {"config": {"outputs": "[OUTPUT]\n    Name stdout\n"}}}},
+     "releases.fluent-bit.values.config.outputs", "its team's log tenant only"),
+])
+def test_a_bad_or_forbidden_override_is_refused_before_anything_is_registered(override, key, fragment):
+    evaluation = run_stack("dev", releases=override)
+    assert evaluation.error is not None and evaluation.registrations == []
+    problems = {p.path: str(p) for p in evaluation.error.problems}
+    assert key in problems and fragment in problems[key], problems
+
+
+def test_the_escape_hatch_keys_are_named_in_the_readme():
+    from ops.stackfiles import PROJECT_DIR
+
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for (_, path), _ in releases.PROTECTED.items():
+        assert f"`{path}`" in readme, path
