@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 from ops import bootstrap, cleanup, errors, helm_storage, init_stack, plan, preflight, teardown, upgrade_plan, validate
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser.add_argument("stack", nargs="?", help="stack name: the <stack> of Pulumi.<stack>.yaml (or --stack)")
     plan_parser.add_argument("--stack", dest="stack_option", help="stack name, as every other command takes it")
     plan_parser.add_argument("--cost", action="store_true", help="also print a monthly cost estimate")
+    plan_parser.add_argument("--json", type=Path, dest="json_file", help="write the whole evaluation to this file")
+    plan_parser.add_argument("--diff", type=Path, dest="previous", help="a saved --json plan to compare with")
     init = commands.add_parser("init-stack", help="write a new, minimal, valid Pulumi.<stack>.yaml from a profile")
     init.add_argument("name", help="the new stack's name")
     init.add_argument("--environment", required=True, choices=["dev", "staging", "prod"])
@@ -100,7 +103,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return bootstrap.main(args.bucket, args.region, args.kms_alias, sys.stdout, stacks=args.stacks,
                               github_repo=args.github_repo, err=sys.stderr)
     if args.command == "plan":
-        return plan.main(args.stack, sys.stdout, sys.stderr, cost=args.cost)
+        return plan.main(args.stack, sys.stdout, sys.stderr, cost=args.cost, json_file=args.json_file,
+                         previous=args.previous)
     return 2
 
 
