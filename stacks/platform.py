@@ -324,5 +324,5 @@ def _platform_services(settings: Settings, control_plane: ControlPlane, aws_prov
         "nameServers": dns.name_servers if dns else "none: no dns block configured",
         "edge": f"{cfg.ingress.controller}: {edge.service}",
         "grafanaUrl": f"https://{grafana_host}" if grafana_host
-        else "none: kubectl port-forward (see README); set grafana.allowedCidrs and dns to publish it",
+        else "none: kubectl port-forward (docs/services.md); set grafana.allowedCidrs and dns to publish it",
     }

@@ -1,33 +1,25 @@
-"""The README's configuration table is the user's reference: every key the schema accepts is in it."""
+"""The configuration reference is the user's: docs/configuration.md is what the schema, the profiles and the
+descriptions generate, and every key the schema accepts has a description."""
 
 from __future__ import annotations
 
-import typing
-
-from pydantic import BaseModel
-
-from ops.stackfiles import PROJECT_DIR
-from stacks.schema import PlatformConfig
+from stacks import reference
 
 
-def documented_keys() -> list[str]:
-    """`eks-platform:<key>` for each top-level key, and `<block>.<key>` for each key of a block (not of a map)."""
-    keys = []
-    for name, field in PlatformConfig.model_fields.items():
-        alias = field.alias or name
-        blocks = [a for a in (typing.get_args(field.annotation) or (field.annotation,))
-                  if isinstance(a, type) and issubclass(a, BaseModel)]
-        if blocks and typing.get_origin(field.annotation) is not dict:
-            keys += [f"eks-platform:{alias}.{f.alias or sub}" for sub, f in blocks[0].model_fields.items()]
-        else:
-            keys.append(f"eks-platform:{alias}")
-    return keys
+def test_the_configuration_reference_is_generated_from_the_schema_and_profiles():
+    assert reference.PAGE.read_text() == reference.render(), "run: python -m stacks.reference"
 
 
-def test_every_configuration_key_is_in_the_readme():
-    readme = (PROJECT_DIR / "README.md").read_text()
-    keys = documented_keys()
-    assert "eks-platform:backup.schedule" in keys and "eks-platform:teams" in keys
-    block_rows = {k.split(".")[0] for k in keys if f"`{k.split('.')[0]}`" in readme}
-    missing = [k for k in keys if f"`{k}`" not in readme and k.split(".")[0] not in block_rows]
-    assert missing == []
+def test_every_configuration_key_is_described_and_no_description_is_stale():
+    keys = reference.documented_keys()
+    assert "eks-platform:backup.schedule" in keys and "eks-platform:teams" in keys and "aws:region" in keys
+    assert [k for k in keys if not reference.description(k)] == []
+    assert [k for k in reference.ALLOWED if k not in keys] == []
+
+
+def test_the_reference_shows_each_environments_own_default():
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[1:4] for line in reference.render().splitlines()
+            if line.startswith("| `")}
+    assert rows["eks-platform:network.natGateways"] == ['`"single"`', '`"perAz"`', '`"perAz"`']
+    assert rows["eks-platform:logging.retentionDays"] == ["`7`", "`14`", "`30`"]
+    assert rows["eks-platform:accountId"] == ["required"] * 3
