@@ -251,6 +251,10 @@ _WORDS = {
 }
 
 
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
 def _message(detail: dict[str, Any], loc: tuple) -> str:
     kind, context = detail["type"], detail.get("ctx") or {}
     if kind == "missing":
@@ -258,14 +262,9 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
     if kind == "literal_error":
         allowed = context.get("expected", "").replace(" or ", ", ")
         return f"must be one of: {allowed}{_number_hint(detail.get('input'), allowed)}"
-    if kind == "greater_than_equal":
-        return f"must be at least {context['ge']}"
-    if kind == "greater_than":
-        return f"must be more than {context['gt']}"
-    if kind == "less_than_equal":
-        return f"must be at most {context['le']}"
-    if kind == "less_than":
-        return f"must be less than {context['lt']}"
+    if kind in _BOUNDS:
+        limit, words = _BOUNDS[kind]
+        return f"must be {words} {context[limit]}"
     if kind == "too_short":
         return f"must have at least {context.get('min_length')} entr{'y' if context.get('min_length') == 1 else 'ies'}"
     if kind == "too_long":
