@@ -41,6 +41,21 @@ def _keep_out_of_gc() -> None:
 
 _keep_out_of_gc()
 
+
+def _share_aws_models() -> None:
+    """One botocore data loader for every session the tests make: each `boto3.session.Session()` of the code
+    under test would otherwise parse the same service models again (a third of the AWS-facing tests' time).
+    The models are read-only data; credentials, region and endpoints stay per session."""
+    import botocore.loaders
+    import botocore.session
+
+    loader = botocore.loaders.create_loader()
+    botocore.session.Session._register_data_loader = (
+        lambda self: self._components.lazy_register_component("data_loader", lambda: loader))
+
+
+_share_aws_models()
+
 # kubernetes-validate reads and parses its schema files (the definitions are megabytes) on every call:
 # keep what it read, so schema-checking hundreds of rendered objects takes a fraction of a second.
 kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
