@@ -115,6 +115,25 @@ def _leaf_paths(values: Any, path: str = "") -> Iterator[str]:
         yield path
 
 
+def _nearest(chart: str, path: str) -> str:
+    """`; did you mean 'x'?` for the known key nearest to the last step of `path`, or nothing."""
+    parent, _, key = path.rpartition(".")
+    known: Any = index(chart)
+    for step in parent.split(".") if parent else []:
+        known = known.get(step, FREE) if isinstance(known, dict) else FREE
+    close = difflib.get_close_matches(key, list(known) if isinstance(known, dict) else [], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _protection(chart: str, path: str) -> str | None:
+    """Why a value at `path` (or a map holding a protected setting) may not be set, if it may not."""
+    for (protected_chart, protected), reason in PROTECTED.items():
+        if protected_chart == chart and (path == protected or path.startswith(f"{protected}.")
+                                         or protected.startswith(f"{path}.")):
+            return reason
+    return None
+
+
 def problems(releases: Any) -> Iterator[Problem]:
     """Over the validated `releases` block (a partly invalid one is checked as far as it is valid)."""
     for release, block in releases.items() if isinstance(releases, dict) else ():
@@ -128,19 +147,13 @@ def problems(releases: Any) -> Iterator[Problem]:
             continue
         version = CHARTS[chart].version
         for path in unknown_keys(values, chart):
-            parent, _, key = path.rpartition(".")
-            siblings = index(chart)
-            for step in parent.split(".") if parent else []:
-                siblings = siblings.get(step, FREE) if isinstance(siblings, dict) else FREE
-            close = difflib.get_close_matches(key, list(siblings) if isinstance(siblings, dict) else [], n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            yield Problem(f"{where}.values.{path}", key, f"is not a value of the chart {chart} {version}{hint}")
+            key = path.rpartition(".")[2]
+            yield Problem(f"{where}.values.{path}", key,
+                          f"is not a value of the chart {chart} {version}{_nearest(chart, path)}")
         for path in _leaf_paths(values):
-            for (protected_chart, protected), reason in PROTECTED.items():
-                if protected_chart == chart and (path == protected or path.startswith(f"{protected}.")
-                                                 or protected.startswith(f"{path}.")):
-                    yield Problem(f"{where}.values.{path}", "[set]", f"is the platform's and cannot be overridden: "
-                                                                      f"{reason}")
+            reason = _protection(chart, path)
+            if reason:
+                yield Problem(f"{where}.values.{path}", "[set]", f"is the platform's and cannot be overridden: {reason}")
         chart_schema = schema(chart)
         if chart_schema is not None:
             validator = jsonschema.validators.validator_for(chart_schema)(chart_schema)

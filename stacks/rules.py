@@ -254,18 +254,17 @@ SILENT_FIX = ("`pulumi config set --secret eks-platform:slackWebhookUrl https://
               "switch that pages when Watchdog's pings stop), or decide on silence with alerting.delivery: none")
 
 
-def _missing_delivery(values: dict[str, Any]) -> list[str]:
+def _missing_delivery(alerting: Any, slack_webhook_url: Any) -> list[str]:
     """The delivery keys a stack that wants alerts delivered lacks."""
-    alerting = values.get("alerting")
     if _get(alerting, "delivery") == "none":
         return []
-    return [key for key, present in (("slackWebhookUrl", values.get("slack_webhook_url")),
+    return [key for key, present in (("slackWebhookUrl", slack_webhook_url),
                                       ("alerting.heartbeatUrl", _get(alerting, "heartbeat_url"))) if not present]
 
 
 def delivery_warnings(config: Any) -> list[str]:
     """A staging stack that would not tell anyone of a failure (prod refuses it: `check`)."""
-    missing = _missing_delivery({"alerting": config.alerting, "slack_webhook_url": config.slack_webhook_url})
+    missing = _missing_delivery(config.alerting, config.slack_webhook_url)
     if config.environment == "staging" and missing:
         return [f"alerting: {' and '.join(f'eks-platform:{k}' for k in missing)} not set: alerts reach nobody or "
                 f"nobody notices Alertmanager is down; set {SILENT_FIX}"]
@@ -381,7 +380,7 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
     problems += releases.problems(values.get("releases") or {})
     if profile.name == "prod":
         problems += [Problem(key, MISSING, f"is required in prod, which is never silent: set {SILENT_FIX}")
-                     for key in _missing_delivery(values)]
+                     for key in _missing_delivery(values.get("alerting"), values.get("slack_webhook_url"))]
     if _get(values.get("tenancy"), "admission") == "warn" and profile.name != "dev":
         problems.append(Problem("tenancy.admission", "warn", f"{profile.name} enforces the tenant admission policies: "
                                                              "`warn` is for rolling them out in dev"))

@@ -48,6 +48,12 @@ def platform_rule_groups(evaluation: Evaluation) -> list[dict[str, Any]]:
     return groups
 
 
+def rule(groups: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The alerting rule `name` of `groups`."""
+    (found,) = [r for group in groups for r in group["rules"] if r.get("alert") == name]
+    return found
+
+
 def alert_names(groups: list[dict[str, Any]]) -> set[str]:
     return {rule["alert"] for group in groups for rule in group["rules"] if "alert" in rule}
 
@@ -56,7 +62,7 @@ def run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
-def test_rules(groups: list[dict[str, Any]], cases: list[dict[str, Any]]) -> None:
+def run_rule_tests(groups: list[dict[str, Any]], cases: list[dict[str, Any]]) -> None:
     """`promtool test rules` with `cases` (promtool's own test format) over the groups of `groups` that hold an
     alert the cases name (whole groups, as registered: fewer rules to evaluate); fails with promtool's report."""
     promtool = tool("promtool")
@@ -71,8 +77,6 @@ def test_rules(groups: list[dict[str, Any]], cases: list[dict[str, Any]]) -> Non
         result = run(promtool, "test", "rules", "tests.yaml", cwd=directory)
     assert result.returncode == 0, result.stdout + result.stderr
 
-
-test_rules.__test__ = False  # a helper, not a pytest test
 
 
 def check_rules(files: dict[str, list[dict[str, Any]]]) -> subprocess.CompletedProcess:

@@ -32,7 +32,8 @@ import pytest
 
 from components.backup import SCHEDULE_OBJECT
 from tests.conftest import stack_evaluation, stack_variant
-from tests.prometheus_tools import alert, alert_names, check_rules, platform_rule_groups, series, silent, test_rules
+from tests.prometheus_tools import (alert, alert_names, check_rules, platform_rule_groups, rule, run_rule_tests,
+                                    series, silent)
 from tests.rendering import needs_charts, render_stack
 
 GPU_SCRAPE = {"namespace": "gpu", "job": "dcgm-exporter", "service": "dcgm-exporter", "container": "exporter"}
@@ -62,7 +63,7 @@ HARDWARE_ADVICE = "a hardware fault, drain and replace the node"
 
 
 def test_gpu_xid_alerts_fire_on_a_new_xid_by_class_and_not_on_an_exporter_restart(prod_groups):
-    test_rules(prod_groups, [
+    run_rule_tests(prod_groups, [
         {"interval": "1m", "name": "a new hardware XID replaces the healthy series", "input_series": [
             xid("0", "No Error", "dcgm-a", "0x19 stale"), xid("79", FALLEN, "dcgm-a", "_x19 79x20")],
          "alert_rule_test": [
@@ -93,7 +94,7 @@ def test_gpu_xid_alerts_fire_on_a_new_xid_by_class_and_not_on_an_exporter_restar
 def test_gpu_temperature_and_node_readiness(prod_groups):
     node = {"namespace": "monitoring", "job": "kube-state-metrics", "node": "ip-10-40-1-7"}
     ready = {**node, "condition": "Ready", "status": "true"}
-    test_rules(prod_groups, [
+    run_rule_tests(prod_groups, [
         {"interval": "1m", "name": "hot, then a restart under a new pod", "input_series": [
             series("DCGM_FI_DEV_GPU_TEMP", {**GPU, **GPU_SCRAPE, "pod": "dcgm-a"}, "90x8 stale"),
             series("DCGM_FI_DEV_GPU_TEMP", {**GPU, **GPU_SCRAPE, "pod": "dcgm-b"}, "_x9 90x10 60x10")],
@@ -127,32 +128,30 @@ def tail(pod: str, samples: str) -> dict:
     return series("fluentbit_input_records_total", {**FLUENT, "pod": pod, "name": "tail.0"}, samples)
 
 
+def loki_failing(retries: str, errors: str, dropped: str) -> list[dict]:
+    """A Fluent Bit pod that reads 500 lines a minute and delivers none, with these output counters."""
+    return [tail("fluent-bit-x7", "0+500x30"), output("proc_records_total", "fluent-bit-x7", "loki-platform", "1000x30"),
+            *(output(metric, "fluent-bit-x7", "loki-platform", samples) for metric, samples in
+              (("retries_total", retries), ("errors_total", errors), ("dropped_records_total", dropped)))]
+
+
 def test_fluent_bit_alerts_fire_when_loki_refuses_or_is_gone_and_not_on_a_restart(prod_groups):
     retrying = ({"pod": "fluent-bit-x7", "name": "loki-platform", "severity": "warning"},
                 {"summary": "Fluent Bit on fluent-bit-x7 has delivered nothing to loki-platform for 15 minutes: Loki "
                             "refuses or is unreachable",
-                 "description": next(r for g in prod_groups for r in g["rules"]
-                                     if r.get("alert") == "FluentBitRetriesFailing")["annotations"]["description"]})
+                 "description": rule(prod_groups, "FluentBitRetriesFailing")["annotations"]["description"]})
     stalled = ({"pod": "fluent-bit-x7", "severity": "critical"},
                {"summary": "Fluent Bit on fluent-bit-x7 reads logs but has sent nothing to Loki for 15 minutes"})
-    test_rules(prod_groups, [
-        {"interval": "1m", "name": "Loki unreachable: a retry a minute, nothing delivered", "input_series": [
-            tail("fluent-bit-x7", "0+500x30"),
-            output("proc_records_total", "fluent-bit-x7", "loki-platform", "1000x30"),
-            output("retries_total", "fluent-bit-x7", "loki-platform", "0+1x30"),
-            output("errors_total", "fluent-bit-x7", "loki-platform", "0x30"),
-            output("dropped_records_total", "fluent-bit-x7", "loki-platform", "0x30")],
+    run_rule_tests(prod_groups, [
+        {"interval": "1m", "name": "Loki unreachable: a retry a minute, nothing delivered",
+         "input_series": loki_failing(retries="0+1x30", errors="0x30", dropped="0x30"),
          "alert_rule_test": [
              *silent("8m", "FluentBitRetriesFailing", "FluentBitOutputStalled"),
              alert("16m", "FluentBitRetriesFailing", retrying),
              alert("16m", "FluentBitOutputStalled", stalled),
              *silent("16m", "FluentBitRecordsDropped")]},
-        {"interval": "1m", "name": "Loki rejects every push (4xx): errors and dropped records", "input_series": [
-            tail("fluent-bit-x7", "0+500x30"),
-            output("proc_records_total", "fluent-bit-x7", "loki-platform", "1000x30"),
-            output("retries_total", "fluent-bit-x7", "loki-platform", "0x30"),
-            output("errors_total", "fluent-bit-x7", "loki-platform", "0+2x30"),
-            output("dropped_records_total", "fluent-bit-x7", "loki-platform", "0+500x30")],
+        {"interval": "1m", "name": "Loki rejects every push (4xx): errors and dropped records",
+         "input_series": loki_failing(retries="0x30", errors="0+2x30", dropped="0+500x30"),
          "alert_rule_test": [
              alert("16m", "FluentBitRetriesFailing", retrying),
              alert("16m", "FluentBitRecordsDropped", (
@@ -188,9 +187,8 @@ def velero(metric: str, pod: str, samples: str, **labels: str) -> dict:
 
 def test_velero_alerts_fire_on_failed_backups_and_survive_a_restart(prod_groups):
     failed_labels = {**VELERO, "pod": "velero-a", "severity": "warning"}
-    rules = {r["alert"]: r for g in prod_groups for r in g["rules"] if "alert" in r}
-    failed = (failed_labels, {"summary": rules["VeleroBackupFailed"]["annotations"]["summary"]})
-    test_rules(prod_groups, [
+    failed = (failed_labels, {"summary": rule(prod_groups, "VeleroBackupFailed")["annotations"]["summary"]})
+    run_rule_tests(prod_groups, [
         {"interval": "10m", "name": "a backup fails, then Velero restarts", "input_series": [
             velero("backup_failure_total", "velero-a", "0x2 1x2 stale"),
             velero("backup_failure_total", "velero-b", "_x5 0x20"),
@@ -207,7 +205,7 @@ def test_velero_alerts_fire_on_failed_backups_and_survive_a_restart(prod_groups)
              *silent("40m", "VeleroBackupFailed"),
              alert("40m", "VeleroBackupPartiallyFailed", (
                  {**VELERO, "pod": "velero-a", "severity": "warning"},
-                 {"summary": rules["VeleroBackupPartiallyFailed"]["annotations"]["summary"]}))]},
+                 {"summary": rule(prod_groups, "VeleroBackupPartiallyFailed")["annotations"]["summary"]}))]},
         {"interval": "1m", "name": "a backup's CSI snapshots failed", "input_series": [
             velero("csi_snapshot_failure_total", "velero-a", "_x29 2x100", backupName="velero-nightly-20261206030000")],
          "alert_rule_test": [
@@ -222,9 +220,9 @@ def test_velero_alerts_fire_on_failed_backups_and_survive_a_restart(prod_groups)
 
 
 def test_velero_overdue_fires_after_the_longest_gap_but_not_just_after_a_restart(prod_groups):
-    overdue = next(r for g in prod_groups for r in g["rules"] if r.get("alert") == "VeleroBackupOverdue")
+    overdue = rule(prod_groups, "VeleroBackupOverdue")
     uptime = {"namespace": "velero", "job": "velero", "pod": "velero-b"}
-    test_rules(prod_groups, [
+    run_rule_tests(prod_groups, [
         {"interval": "5m", "name": "the last success is old", "input_series": [
             velero("backup_last_successful_timestamp", "velero-a", "0x400")],
          "alert_rule_test": [
@@ -263,7 +261,7 @@ def edge_labels(**extra: str) -> dict:
 
 
 def descriptions(groups, alert_name):
-    return next(r for g in groups for r in g["rules"] if r.get("alert") == alert_name)["annotations"]["description"]
+    return rule(groups, alert_name)["annotations"]["description"]
 
 
 def test_nginx_edge_alerts_reach_the_team_and_need_traffic(prod_groups):
@@ -271,7 +269,7 @@ def test_nginx_edge_alerts_reach_the_team_and_need_traffic(prod_groups):
                              "description": descriptions(prod_groups, "IngressHigh5xxRatio")})
     slow = (edge_labels(), {"summary": "payments/api p99 latency is 4.975s",
                             "description": descriptions(prod_groups, "IngressHighP99Latency")})
-    test_rules(prod_groups, [
+    run_rule_tests(prod_groups, [
         {"interval": "1m", "name": "10 % 5xx at 2 requests a second", "input_series": [
             requests("200", "0+108x20"), requests("500", "0+12x20")],
          "alert_rule_test": [*silent("6m", "IngressHigh5xxRatio"), alert("14m", "IngressHigh5xxRatio", ratio)]},
@@ -308,7 +306,7 @@ def test_gateway_edge_alerts_carry_the_routes_namespace():
     envoy = {"namespace": "envoy-gateway-system", "job": "envoy", "pod": "envoy-default-eks-platform-7d"}
     route = {**envoy, "envoy_cluster_name": "httproute/payments/api/rule/0"}
     labels = {"envoy_cluster_name": "httproute/payments/api/rule/0", "namespace": "payments", "severity": "warning"}
-    test_rules(groups, [
+    run_rule_tests(groups, [
         {"interval": "1m", "name": "10 % 5xx on a team's route", "input_series": [
             series("envoy_cluster_upstream_rq_xx", {**route, "envoy_response_code_class": "2"}, "0+108x20"),
             series("envoy_cluster_upstream_rq_xx", {**route, "envoy_response_code_class": "5"}, "0+12x20"),
@@ -356,6 +354,6 @@ def test_watchdog_always_fires_so_its_silence_can_page():
     objects = [o for r in render_stack(stack_evaluation("prod")).values() for o in r.of_kind("PrometheusRule")]
     general = [g for o in objects for g in o["spec"]["groups"] if any(r.get("alert") == "Watchdog" for r in g["rules"])]
     (watchdog,) = [r for g in general for r in g["rules"] if r.get("alert") == "Watchdog"]
-    test_rules([{"name": "general", "rules": [watchdog]}], [
+    run_rule_tests([{"name": "general", "rules": [watchdog]}], [
         {"interval": "1m", "name": "quiet cluster", "input_series": [],
          "alert_rule_test": [alert("1m", "Watchdog", ({"severity": "none"}, watchdog["annotations"]))]}])

@@ -98,6 +98,8 @@ def test_an_override_reaches_the_rendered_objects():
     ({"kube-prometheus-stack": {"values": {"grafana": {"sidecar": {"dashboards": {"searchNamespace": "ALL"}}}}}},
      "releases.kube-prometheus-stack.values.grafana.sidecar.dashboards.searchNamespace", "never a dashboard"),
     ({"loki": {"values": {"loki": {"auth_enabled": False}}}}, "releases.loki.values.loki.auth_enabled", "per team"),
+    ({"kube-prometheus-stack": {"values": {"kube-state-metrics": None}}},  # a protected setting's whole parent
+     "releases.kube-prometheus-stack.values.kube-state-metrics", "never lists Secrets"),
     ({"ingress-nginx": {"values": {"controller": {"extraArgs": {"disable-catch-all": "false"}}}}},
      "releases.ingress-nginx.values.controller.extraArgs.disable-catch-all", "cannot be overridden"),
     ({"fluent-bit": {"values": {"config": {"outputs": "[OUTPUT]\n    Name stdout\n"}}}},
