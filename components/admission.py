@@ -25,8 +25,11 @@ LOAD_BALANCERS_LABEL = "eks-platform.io/load-balancers"
 TENANT_GROUP = "eks-platform:tenants"
 MANAGED = {MANAGED_LABEL: "true"}
 
-# Who is a tenant: a team role (its access entry puts it in TENANT_GROUP) or a service account of the namespace.
+LOCAL_TEAM_GROUP_PREFIX = "team:"  # a team's group where the kubeconfig's users are the people (a local cluster)
+# Who is a tenant: a team role (its access entry puts it in TENANT_GROUP), a member of a local team group, or a
+# service account of the namespace.
 TENANT_REQUEST = (f"'{TENANT_GROUP}' in request.userInfo.groups || "
+                  f"request.userInfo.groups.exists(g, g.startsWith('{LOCAL_TEAM_GROUP_PREFIX}')) || "
                   "request.userInfo.username.startsWith('system:serviceaccount:' + request.namespace + ':')")
 OWNED_HOST = "variables.hostnames.exists(p, p == {h} || (p.startsWith('*.') && {h}.endsWith(p.substring(1))))"
 PINNED_IMAGE = ("c.image.contains('@sha256:') || (c.image.substring(c.image.lastIndexOf('/') + 1).contains(':') "

@@ -1,4 +1,4 @@
-"""Autoscaling: metrics-server (HPA, `kubectl top`) and the cluster-autoscaler.
+"""Autoscaling: the cluster-autoscaler of an EKS cluster (metrics-server is `components.metrics_server`).
 
 The autoscaler discovers this cluster's node groups by their tags, may only resize auto scaling groups
 tagged as owned by this cluster, runs the image of the cluster's Kubernetes minor version, and reads
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.helm import Resources, release, resources_values, waits_like
-from components.irsa import service_account_role
+from components.capabilities import WorkloadIdentity
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
 NAMESPACE = "kube-system"
@@ -26,12 +25,9 @@ class AutoscalingArgs:
     cluster_name: str
     region: str
     kubernetes_version: str
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
-    metrics_server_replicas: int = 1
+    identity: WorkloadIdentity
     autoscaler_replicas: int = 1
     autoscaler_resources: Resources | None = None
-    metrics_server_resources: Resources | None = None
 
 
 def autoscaler_policy(cluster_name: str) -> str:
@@ -50,14 +46,13 @@ def autoscaler_policy(cluster_name: str) -> str:
     ]})
 
 
-def autoscaler_values(args: AutoscalingArgs, role_arn: str) -> dict[str, Any]:
+def autoscaler_values(args: AutoscalingArgs) -> dict[str, Any]:
     return {
         "cloudProvider": "aws",
         "awsRegion": args.region,
         "autoDiscovery": {"clusterName": args.cluster_name},
         "image": {"tag": f"v{args.kubernetes_version}.0"},
-        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT,
-                                    "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},  # EKS Pod Identity: no annotation
         "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False,
                       "expander": "least-waste"},
         "resources": resources_values(args.autoscaler_resources),
@@ -66,27 +61,13 @@ def autoscaler_values(args: AutoscalingArgs, role_arn: str) -> dict[str, Any]:
     }
 
 
-def metrics_server_values(replicas: int, resources: Resources | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {"replicas": replicas, "resources": resources_values(resources)}
-    if replicas > 1:
-        values["podDisruptionBudget"] = {"enabled": True, "minAvailable": 1}
-    return values
-
-
 class Autoscaling(pulumi.ComponentResource):
     def __init__(self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:autoscaling:Autoscaling", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.metrics_server = release("metrics-server", "metrics-server", NAMESPACE,
-                                      metrics_server_values(args.metrics_server_replicas, args.metrics_server_resources), timeout_seconds=300,
-                                      opts=waits_like(self, opts))
-        role = service_account_role(f"{name}-cluster-autoscaler", args.oidc_provider_arn, args.oidc_issuer_url,
-                                    NAMESPACE, SERVICE_ACCOUNT, parent=self)
-        access = aws.iam.RolePolicy(f"{name}-cluster-autoscaler", role=role.id,
-                                    policy=autoscaler_policy(args.cluster_name), opts=child)
+        binding = args.identity.bind(f"{name}-cluster-autoscaler", NAMESPACE, SERVICE_ACCOUNT, self,
+                                     policy=autoscaler_policy(args.cluster_name))
         self.cluster_autoscaler = release(
-            "cluster-autoscaler", "cluster-autoscaler", NAMESPACE,
-            role.arn.apply(lambda arn: autoscaler_values(args, arn)), timeout_seconds=300,
-            opts=waits_like(self, opts, access),
+            "cluster-autoscaler", "cluster-autoscaler", NAMESPACE, autoscaler_values(args), timeout_seconds=300,
+            opts=waits_like(self, opts, *binding.ready),
         )
-        self.register_outputs({"clusterAutoscalerRoleArn": role.arn})
+        self.register_outputs({"serviceAccount": f"{NAMESPACE}/{SERVICE_ACCOUNT}"})

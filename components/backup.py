@@ -3,35 +3,30 @@
 Velero writes the cluster's objects to its own bucket (KMS, TLS-only, private, versioned, so a deleted
 backup can be recovered for another retention period) and snapshots every volume through the CSI
 snapshot API: the EBS CSI driver takes the snapshot with the `VolumeSnapshotClass` the storage
-component labels for Velero. Velero's role, given to its service account by EKS Pod Identity (no
-keys), reaches that bucket and its key only; it needs no EC2 permission because the CSI driver, not
+component labels for Velero. Velero's role, given to its service account by the cluster's workload
+identity (EKS Pod Identity: no keys), reaches that bucket and its key only; it needs no EC2 permission because the CSI driver, not
 Velero, creates and deletes the snapshots. Backups expire after the retention period, and Velero
 deletes their snapshots with them. Velero alerts when a scheduled backup fails or has not succeeded
 for longer than the schedule's longest gap. Its CRDs are applied from `components/crds/velero.io`.
 
-Before the release is uninstalled, a hook deletes every `Restore` and waits until Velero has released
-it: a Restore carries a finalizer only the Velero server removes, and one left behind keeps the `velero`
-namespace and the Restore CRD terminating forever, which stops a destroy.
+Before the release is uninstalled, the caller's hook (`ops.hooks.restores_released`) deletes every `Restore`
+and waits until Velero has released it: a Restore carries a finalizer only the Velero server removes, and one
+left behind keeps the `velero` namespace and the Restore CRD terminating forever, which stops a destroy.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Sequence
 
-import boto3
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import cluster_access, leftovers
-from components.buckets import private_bucket
+from components.capabilities import ObjectStorage, WorkloadIdentity
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
 from components.namespaces import namespace
-from components.pod_identity import pod_identity_role
 from components.schedules import longest_gap
 
 NAMESPACE = "velero"
@@ -50,13 +45,14 @@ LATE_MARGIN = timedelta(hours=3)  # a backup of a large cluster takes a while to
 @dataclass
 class BackupArgs:
     cluster_name: str
-    eks_cluster_name: pulumi.Input[str]
-    region: str
+    object_storage: ObjectStorage
+    identity: WorkloadIdentity
     schedule: str
     retention_days: int
     protect: bool = False
     resources: Resources | None = None
     plugin_resources: Resources | None = None
+    before_delete: Sequence[pulumi.ResourceHook] = ()  # e.g. release the Restores (`ops.hooks.restores_released`)
 
 
 def ttl(retention_days: int) -> str:
@@ -108,7 +104,7 @@ def alerts(schedule: str) -> list[dict[str, Any]]:
     ]
 
 
-def velero_values(args: BackupArgs, bucket: str) -> dict[str, Any]:
+def velero_values(args: BackupArgs, bucket: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "initContainers": [{
             "name": "velero-plugin-for-aws", "image": AWS_PLUGIN_IMAGE, "imagePullPolicy": "IfNotPresent",
@@ -116,7 +112,7 @@ def velero_values(args: BackupArgs, bucket: str) -> dict[str, Any]:
             "securityContext": RESTRICTED_CONTAINER, "resources": resources_values(args.plugin_resources)}],
         "configuration": {
             "backupStorageLocation": [{"name": STORAGE_LOCATION, "provider": "aws", "bucket": bucket, "default": True,
-                                       "accessMode": "ReadWrite", "config": {"region": args.region}}],
+                                       "accessMode": "ReadWrite", "config": {"region": args.object_storage.region}}],
             "volumeSnapshotLocation": [],
             "features": "EnableCSI",
             "defaultBackupTTL": ttl(args.retention_days),
@@ -125,8 +121,9 @@ def velero_values(args: BackupArgs, bucket: str) -> dict[str, Any]:
         "snapshotsEnabled": False,  # volumes are snapshotted through CSI, not by the AWS plugin
         "deployNodeAgent": False,
         "upgradeCRDs": False,  # applied by the platform from components/crds/velero.io
-        "credentials": {"useSecret": False},  # EKS Pod Identity
-        "serviceAccount": {"server": {"create": True, "name": SERVICE_ACCOUNT}},
+        "credentials": {"useSecret": False},  # the workload identity: no keys
+        "serviceAccount": {"server": {"create": True, "name": SERVICE_ACCOUNT,
+                                      **({"annotations": annotations} if annotations else {})}},
         "schedules": {SCHEDULE: {
             "schedule": args.schedule, "useOwnerReferencesInBackup": False,
             "template": {"ttl": ttl(args.retention_days), "includedNamespaces": ["*"], "snapshotVolumes": True,
@@ -141,46 +138,6 @@ def velero_values(args: BackupArgs, bucket: str) -> dict[str, Any]:
     }
 
 
-RESTORES = ("velero.io", "v1", "restores")
-
-
-def delete_restores(api, timeout_seconds: float = 600, poll_seconds: float = 5, clock=time) -> None:
-    """Delete every Restore in Velero's namespace through `api` (a `kubernetes.client.CustomObjectsApi`) and
-    wait, bounded, until Velero has let them go. Nothing to do where the Restore CRD does not exist."""
-    from kubernetes.client.exceptions import ApiException
-
-    group, version, plural = RESTORES
-
-    def remaining() -> list[leftovers.Leftover]:
-        try:
-            items = api.list_namespaced_custom_object(group, version, NAMESPACE, plural)["items"]
-        except ApiException as error:
-            if error.status == 404:
-                return []
-            raise
-        return [leftovers.Leftover("restore", r["metadata"]["name"], f"restore {r['metadata']['name']}")
-                for r in items]
-
-    for restore in remaining():
-        try:
-            api.delete_namespaced_custom_object(group, version, NAMESPACE, plural, restore.id)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-    leftovers.wait_until_gone(remaining, "Velero restores", timeout_seconds, poll_seconds, clock)
-
-
-def restores_released(cluster_name: str, region: str) -> pulumi.ResourceHook:
-    """The release's before-delete hook: `delete_restores` on the cluster, while Velero still runs."""
-    def release(_: pulumi.ResourceHookArgs) -> None:
-        from kubernetes import client
-
-        cluster = boto3.session.Session().client("eks", region_name=region).describe_cluster(
-            name=cluster_name)["cluster"]
-        delete_restores(client.CustomObjectsApi(cluster_access.api_client(cluster, region)))
-    return pulumi.ResourceHook(f"{cluster_name}-velero-restores-released", release)
-
-
 class Backup(pulumi.ComponentResource):
     namespace_object: k8s.core.v1.Namespace
 
@@ -188,24 +145,22 @@ class Backup(pulumi.ComponentResource):
         """`opts` must make it wait for the monitoring and Velero CRDs and the snapshot class."""
         super().__init__("eks-platform:backup:Backup", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        storage = private_bucket(
-            f"{name}-backups", self, cluster_name=args.cluster_name, purpose="velero", region=args.region,
-            description=f"Velero backups of {args.cluster_name}", protect=args.protect, versioned=True,
-            lifecycle_rules=[{
+        storage = args.object_storage.bucket(
+            f"{name}-backups", self, purpose="velero", description=f"Velero backups of {args.cluster_name}",
+            protect=args.protect, versioned=True, lifecycle_rules=[{
                 "id": "recoverable-for-one-retention-period", "status": "Enabled", "filter": {},
                 "noncurrent_version_expiration": {"noncurrent_days": args.retention_days},
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}])
-        self.bucket = storage.bucket
-        identity = pod_identity_role(f"{name}-velero", args.eks_cluster_name, NAMESPACE, SERVICE_ACCOUNT, self)
-        access = aws.iam.RolePolicy(f"{name}-velero", role=identity.role.id, opts=child,
-                                    policy=pulumi.Output.all(storage.bucket.arn, storage.key.arn).apply(
-                                        lambda a: access_policy(a[0], a[1])))
+        self.bucket = storage
+        binding = args.identity.bind(f"{name}-velero", NAMESPACE, SERVICE_ACCOUNT, self, policy=pulumi.Output.all(
+            storage.arn, storage.key_arn).apply(lambda a: access_policy(a[0], a[1])))
         self.namespace_object = namespace(NAMESPACE, child, pod_security="restricted")
         self.namespace = NAMESPACE
-        values = storage.bucket.bucket.apply(lambda bucket: velero_values(args, bucket))
+        values = pulumi.Output.all(storage.name, pulumi.Output.from_input(dict(binding.annotations))).apply(
+            lambda a: velero_values(args, a[0], a[1]))
         before_uninstall = pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(
-            before_delete=[restores_released(args.cluster_name, args.region)]))
+            before_delete=list(args.before_delete)))
         self.release = release("velero", "velero", self.namespace_object.metadata.name, values, timeout_seconds=600,
-                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, access, identity.association),
+                               opts=pulumi.ResourceOptions.merge(waits_like(self, opts, *binding.ready),
                                                                  before_uninstall), skip_crds=True)
-        self.register_outputs({"bucket": storage.bucket.bucket, "schedule": args.schedule})
+        self.register_outputs({"bucket": storage.name, "schedule": args.schedule})

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.capabilities import Bucket
 from components.naming import fit
 
 BUCKET_NAME_LIMIT = 63
@@ -65,3 +66,17 @@ def private_bucket(name: str, parent: pulumi.Resource, *, cluster_name: str, pur
     aws.s3.BucketLifecycleConfiguration(name, bucket=bucket.id, rules=list(lifecycle_rules),
                                         opts=pulumi.ResourceOptions(parent=parent, depends_on=versioning))
     return PrivateBucket(bucket, key)
+
+
+class S3ObjectStorage:
+    """`components.capabilities.ObjectStorage` on AWS: `private_bucket`s of one cluster in one region."""
+
+    def __init__(self, cluster_name: str, region: str):
+        self._cluster_name, self.region = cluster_name, region
+
+    def bucket(self, name: str, parent: pulumi.Resource, *, purpose: str, description: str, protect: bool,
+               lifecycle_rules: Sequence[dict[str, Any]], versioned: bool = False) -> Bucket:
+        made = private_bucket(name, parent, cluster_name=self._cluster_name, purpose=purpose, region=self.region,
+                              description=description, protect=protect, lifecycle_rules=lifecycle_rules,
+                              versioned=versioned)
+        return Bucket(made.bucket.bucket, made.bucket.arn, made.key.arn, self.region)

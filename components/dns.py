@@ -22,6 +22,7 @@ class DnsArgs:
     subdomain: str | None = None
     create_zone: bool = False
     protect: bool = False
+    region: str | None = None  # of the edge's load balancer (None: the provider's)
 
     @property
     def base_domain(self) -> str:
@@ -58,9 +59,16 @@ class Dns(pulumi.ComponentResource):
             f"{name}-tls", certificate_arn=self.certificate.arn, validation_record_fqdns=[validation_record.fqdn],
             opts=child,
         )
+        self.certificate_arn = self.certificate_validation.certificate_arn
+        self.certificate_ready: pulumi.Resource = self.certificate_validation
+        self._region = args.region
         self.register_outputs({"baseDomain": self.base_domain, "certificateArn": self.certificate.arn})
 
-    def point_at_load_balancer(self, region: str, service: str, ingress: pulumi.Resource,
+    def publish(self, service: str, edge_ready: pulumi.Resource, grafana: bool) -> None:
+        """`components.capabilities.Dns`: the records, once the edge's Service has its load balancer."""
+        self.point_at_load_balancer(self._region, service, edge_ready, grafana)
+
+    def point_at_load_balancer(self, region: str | None, service: str, ingress: pulumi.Resource,
                                grafana: bool = False) -> None:
         """Alias `<base>`, `*.<base>` and (when Grafana is published) `grafana.<base>` to the load balancer of
         the Service `namespace/name`."""

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.dashboards import alerts_and_dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, after_delete, release, resources_values, waits_like
-from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
+from components.capabilities import LoadBalancers
 from components.ingress import P99_SECONDS, EdgeAlertThresholds, edge_alerts, edge_dashboard
 from components.namespaces import namespace
 
@@ -38,6 +38,7 @@ _ROUTES = f'{_BY}=~"httproute/.+"'
 
 @dataclass
 class GatewayArgs:
+    load_balancers: LoadBalancers
     scheme: str = "internet-facing"
     base_domain: str | None = None
     tls_certificate_arn: pulumi.Input[str] | None = None
@@ -62,8 +63,9 @@ def controller_values(args: GatewayArgs) -> dict[str, Any]:
 def envoy_proxy(args: GatewayArgs, certificate_arn: str | None) -> dict[str, Any]:
     resources = resources_values(args.proxy_resources)
     kubernetes: dict[str, Any] = {
-        "envoyService": {"name": PROXY_SERVICE, "type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS,
-                         "annotations": load_balancer_annotations(args.scheme, certificate_arn, "443")},
+        "envoyService": {"name": PROXY_SERVICE, "type": "LoadBalancer",
+                         "loadBalancerClass": args.load_balancers.load_balancer_class,
+                         "annotations": args.load_balancers.annotations(args.scheme, certificate_arn, "443")},
         "envoyDeployment": {"replicas": args.proxy_replicas, "container": {"resources": resources},
                             "pod": {"priorityClassName": CLUSTER_CRITICAL}},
     }

@@ -1,4 +1,5 @@
-"""Ingress: ingress-nginx behind an AWS Network Load Balancer that the AWS Load Balancer Controller owns.
+"""Ingress: ingress-nginx behind the cluster's edge: on EKS an AWS Network Load Balancer that the AWS Load
+Balancer Controller owns, on a local cluster the node's host ports, its own LoadBalancer or NodePorts.
 
 Callers only see `IngressArgs` and the outputs (namespace, ingress class, controller Service), so the edge
 can be swapped (upstream ingress-nginx was retired in 2026: `ingress.controller: gateway` is the maintained
@@ -18,7 +19,7 @@ import pulumi
 
 from components.dashboards import alerts_and_dashboard, dashboard
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
-from components.load_balancer_controller import LOAD_BALANCER_CLASS, load_balancer_annotations
+from components.capabilities import Edge
 from components.namespaces import namespace
 
 NAMESPACE = "ingress-nginx"
@@ -37,13 +38,13 @@ class EdgeAlertThresholds:
 
 @dataclass
 class IngressArgs:
+    edge: Edge
     scheme: Literal["internet-facing", "internal"] = "internet-facing"
     replicas: int = 1
     max_replicas: int | None = None
     tls_certificate_arn: pulumi.Input[str] | None = None
     resources: Resources | None = None
     job_resources: Resources | None = None
-    after_delete: Sequence[pulumi.ResourceHook] = ()
     retired_risk_accepted: bool = False
     alert_thresholds: EdgeAlertThresholds = EdgeAlertThresholds()
 
@@ -69,8 +70,31 @@ def _terminate_tls(controller: dict[str, Any]) -> None:
                                             "  return 308 https://$host$request_uri;\n}\n")
 
 
+CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _service(args: IngressArgs, certificate_arn: str | None) -> dict[str, Any]:
+    edge = args.edge
+    if edge.mode == "host-ports":
+        return {"type": "ClusterIP"}
+    if edge.mode == "node-port":
+        return {"type": "NodePort", "nodePorts": dict(edge.node_ports)}
+    if edge.load_balancers is None:
+        return {"type": "LoadBalancer"}  # the cluster's own implementation (k3s's ServiceLB)
+    return {"type": "LoadBalancer", "loadBalancerClass": edge.load_balancers.load_balancer_class,
+            "annotations": edge.load_balancers.annotations(args.scheme, certificate_arn, "https")}
+
+
+def _on_host_ports(controller: dict[str, Any], edge: Edge) -> None:
+    """Ports 80 and 443 of the labelled node (kind forwards the laptop's to them): on that node only, also when it
+    is the control plane, and a rollout frees the ports before the new pod takes them."""
+    controller["hostPort"] = {"enabled": True}
+    controller["nodeSelector"] = {"kubernetes.io/os": "linux", **edge.node_selector}
+    controller["tolerations"] = [CONTROL_PLANE_TAINT]
+    controller["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> dict[str, Any]:
-    annotations = load_balancer_annotations(args.scheme, certificate_arn, "https")
     job = {"resources": resources_values(args.job_resources)}
     controller: dict[str, Any] = {
         "replicaCount": args.replicas,
@@ -81,7 +105,7 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
                               "patch": {"priorityClassName": CLUSTER_CRITICAL}},
         "ingressClassResource": {"name": INGRESS_CLASS, "default": True},
         "extraArgs": dict(HARDENING_ARGS), "allowSnippetAnnotations": False, "config": dict(HARDENING_CONFIG),
-        "service": {"type": "LoadBalancer", "loadBalancerClass": LOAD_BALANCER_CLASS, "annotations": annotations},
+        "service": _service(args, certificate_arn),
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                                        "whenUnsatisfiable": "ScheduleAnyway",
@@ -92,6 +116,8 @@ def controller_values(args: IngressArgs, certificate_arn: str | None = None) -> 
                                      "targetCPUUtilizationPercentage": 70}
     if args.replicas > 1:
         controller["minAvailable"] = args.replicas - 1
+    if args.edge.mode == "host-ports":
+        _on_host_ports(controller, args.edge)
     if certificate_arn:
         _terminate_tls(controller)
     return {"controller": controller}
@@ -175,7 +201,7 @@ class Ingress(pulumi.ComponentResource):
         ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
-                               timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.after_delete,
+                               timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.edge.after_delete,
                                description=RETIRED_RISK_ACCEPTED if args.retired_risk_accepted else None)
         alerts_and_dashboard(name, "ingress", NAMESPACE, alert_rules(args.alert_thresholds), ingress_dashboard(),
                              waits_like(self, opts, ns))

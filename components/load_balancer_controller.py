@@ -55,6 +55,15 @@ def load_balancer_annotations(scheme: str, certificate_arn: str | None, tls_port
     return annotations
 
 
+class Nlb:
+    """`components.capabilities.LoadBalancers`: Services of this class become NLBs the controller owns."""
+
+    load_balancer_class = LOAD_BALANCER_CLASS
+
+    def annotations(self, scheme: str, certificate_arn: str | None, tls_port: str) -> dict[str, str]:
+        return load_balancer_annotations(scheme, certificate_arn, tls_port)
+
+
 def iam_policy() -> str:
     """AWS's policy for the pinned controller version, minified (IAM counts characters without whitespace)."""
     return json.dumps(json.loads(IAM_POLICY.read_text()), separators=(",", ":"))

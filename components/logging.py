@@ -1,7 +1,9 @@
 """Logging: Loki storing in S3, and Fluent Bit shipping every node's container logs to it.
 
-Loki's bucket is KMS-encrypted, private, TLS-only and expires objects after the retention period;
-Loki reaches it through its own IRSA role limited to that bucket and key (no access keys). Loki is
+Where the cluster offers object storage (EKS), Loki's bucket is KMS-encrypted, private, TLS-only and expires
+objects after the retention period, and Loki reaches it through its own identity limited to that bucket and
+key (IRSA, no access keys: the one named exception to Pod Identity). Without one (a local cluster) a single
+binary keeps chunks and index on its volume, with replication factor 1 and no caches. Loki is
 multi-tenant: each team's logs are its own tenant (`X-Scope-OrgID`), the platform's namespaces and the
 nodes' journal are the `platform` tenant, and retention and limits apply per tenant. Retention
 is enforced by Loki's compactor. Loki's replication factor follows its writers, so a single binary
@@ -22,14 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 import pulumi
-import pulumi_aws as aws
 
 from components.helm import (CLUSTER_CRITICAL, NODE_CRITICAL, TOLERATE_EVERY_TAINT, Resources, release,
                              resources_values, waits_like)
 from components.dashboards import DASHBOARDS_NAMESPACE
 from components.namespaces import namespace
-from components.irsa import service_account_role
-from components.buckets import private_bucket
+from components.capabilities import Binding, Bucket, ObjectStorage, WorkloadIdentity
 
 NAMESPACE = "logging"
 FLUENT_BIT_NAMESPACE = "fluent-bit"
@@ -43,14 +43,13 @@ PLATFORM_TENANT = "platform"
 @dataclass
 class LokiArgs:
     cluster_name: str
-    region: str
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
     storage_class: str
     retention_days: int
-    mode: Literal["Monolithic", "SimpleScalable"] = "Monolithic"
+    object_storage: ObjectStorage | None = None  # None: chunks and index on the pod's volume
+    identity: WorkloadIdentity | None = None  # how Loki reaches its bucket
+    mode: Literal["Monolithic", "SimpleScalable"] = "Monolithic"  # the pinned chart's name for SingleBinary
     replicas: int = 1
-    cache_memory_mib: int = 512
+    cache_memory_mib: int | None = 512  # None: no memcached caches (a local cluster)
     protect: bool = False
     delete_volumes_with_workload: bool = True
     resources: dict[str, Resources] = field(default_factory=dict)
@@ -83,27 +82,39 @@ def _cache(memory_mib: int, resources: Resources | None) -> dict[str, Any]:
     return cache
 
 
-def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
+def _storage(args: LokiArgs, bucket: str | None) -> dict[str, Any]:
+    """Chunks, index and deletes in the bucket; without one (a local cluster), on the single binary's volume."""
+    store = "s3" if bucket else "filesystem"
+    schema = {"configs": [{"from": "2025-01-01", "store": "tsdb", "object_store": store, "schema": "v13",
+                           "index": {"prefix": "index_", "period": "24h"}}]}
+    storage: dict[str, Any] = {"type": "filesystem"}
+    if bucket:
+        storage = {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket, "admin": bucket},
+                   "s3": {"region": args.object_storage.region}}
+    return {"schemaConfig": schema, "storage": storage,
+            "compactor": {"retention_enabled": True, "delete_request_store": store}}
+
+
+def loki_values(args: LokiArgs, bucket: str | None, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
     scalable = args.mode == "SimpleScalable"
     size = {name: r.values() for name, r in args.resources.items()}
     persistence = {"persistence": {"storageClass": args.storage_class,
                                    "enableStatefulSetAutoDeletePVC": args.delete_volumes_with_workload}}
     loki_pod = {"resources": size.get("loki")}
+    storage = _storage(args, bucket)
+    caches = args.cache_memory_mib is not None
     return {
         "deploymentMode": args.mode,
         "loki": {
             "auth_enabled": True,
             "querier": {"multi_tenant_queries_enabled": True},  # Grafana's all-tenants datasource: `a|b|c`
             "commonConfig": {"replication_factor": replication_factor(args.replicas)},
-            "schemaConfig": {"configs": [{"from": "2025-01-01", "store": "tsdb", "object_store": "s3",
-                                          "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]},
-            "storage": {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket, "admin": bucket},
-                        "s3": {"region": args.region}},
+            "schemaConfig": storage["schemaConfig"],
+            "storage": storage["storage"],
             "limits_config": {"retention_period": f"{args.retention_days * 24}h"},
-            "compactor": {"retention_enabled": True, "delete_request_store": "s3"},
+            "compactor": storage["compactor"],
         },
-        "serviceAccount": {"create": True, "name": LOKI_SERVICE_ACCOUNT,
-                           "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
+        "serviceAccount": {"create": True, "name": LOKI_SERVICE_ACCOUNT, "annotations": dict(annotations or {})},
         "singleBinary": {"replicas": 0 if scalable else args.replicas, **persistence, **loki_pod},
         "write": {"replicas": args.replicas if scalable else 0, **persistence, **loki_pod},
         "read": {"replicas": args.replicas if scalable else 0, **loki_pod},
@@ -111,8 +122,9 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
         "gateway": {"resources": size.get("loki-gateway"), "metrics": {"resources": size.get("cache-exporter")}},
         "sidecar": {"rules": {"enabled": False}},  # no Loki ruler rules to load: no reader of every ConfigMap and Secret
         "memcachedExporter": {"resources": size.get("cache-exporter")},
-        "chunksCache": _cache(args.cache_memory_mib, args.resources.get("loki-cache")),
-        "resultsCache": _cache(max(args.cache_memory_mib // 4, 128), args.resources.get("loki-cache")),
+        "chunksCache": _cache(args.cache_memory_mib, args.resources.get("loki-cache")) if caches else {"enabled": False},
+        "resultsCache": _cache(max(args.cache_memory_mib // 4, 128), args.resources.get("loki-cache")) if caches
+        else {"enabled": False},
         "monitoring": {"namespace": DASHBOARDS_NAMESPACE,  # its alert and recording rules land there too
                        "serviceMonitor": {"enabled": True}, "rules": {"enabled": True},
                        "alerts": {"enabled": True}, "dashboards": {"enabled": True}},
@@ -123,31 +135,39 @@ def loki_values(args: LokiArgs, bucket: str, role_arn: str) -> dict[str, Any]:
     }
 
 
+# Loki's S3 client ignores EKS Pod Identity's container credentials (grafana/loki#12624: access denied with the
+# association in place), so Loki is the one platform workload on IRSA (the web identity its SDK reads).
+LOKI_NEEDS_WEB_IDENTITY = True
+
+
 class Loki(pulumi.ComponentResource):
     def __init__(self, name: str, args: LokiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:logging:Loki", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-
-        storage = private_bucket(
-            f"{name}-logs", self, cluster_name=args.cluster_name, purpose="loki", region=args.region,
-            description=f"Loki log storage of {args.cluster_name}", protect=args.protect, lifecycle_rules=[{
-                "id": "expire-after-retention", "status": "Enabled", "filter": {},
-                "expiration": {"days": args.retention_days + 1},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}])
-        self.bucket, self.kms_key = storage.bucket, storage.key
-
-        role = service_account_role(f"{name}-loki", args.oidc_provider_arn, args.oidc_issuer_url,
-                                    NAMESPACE, LOKI_SERVICE_ACCOUNT, parent=self)
-        access = aws.iam.RolePolicy(f"{name}-loki", role=role.id,
-                                    policy=pulumi.Output.all(self.bucket.arn, self.kms_key.arn).apply(
-                                        lambda a: loki_access_policy(a[0], a[1])), opts=child)
-        ns = namespace(NAMESPACE, child)
-        values = pulumi.Output.all(self.bucket.bucket, role.arn).apply(lambda a: loki_values(args, a[0], a[1]))
+        ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
+        self.bucket: Bucket | None = None
+        bucket_name: pulumi.Input[str | None] = None
+        binding = Binding()
+        if args.object_storage:
+            self.bucket = args.object_storage.bucket(
+                f"{name}-logs", self, purpose="loki", description=f"Loki log storage of {args.cluster_name}",
+                protect=args.protect, lifecycle_rules=[{
+                    "id": "expire-after-retention", "status": "Enabled", "filter": {},
+                    "expiration": {"days": args.retention_days + 1},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}])
+            bucket_name = self.bucket.name
+            if args.identity is None:
+                raise ValueError("Loki with a bucket needs a workload identity to reach it")
+            binding = args.identity.bind(
+                f"{name}-loki", NAMESPACE, LOKI_SERVICE_ACCOUNT, self, web_identity=LOKI_NEEDS_WEB_IDENTITY,
+                policy=pulumi.Output.all(self.bucket.arn, self.bucket.key_arn).apply(
+                    lambda a: loki_access_policy(a[0], a[1])))
+        values = pulumi.Output.all(bucket_name, pulumi.Output.from_input(dict(binding.annotations))).apply(
+            lambda a: loki_values(args, a[0], a[1]))
         self.release = release("loki", "loki", ns.metadata.name, values, timeout_seconds=900,
-                               opts=waits_like(self, opts, access), delete_hooks=args.after_delete)
+                               opts=waits_like(self, opts, *binding.ready), delete_hooks=args.after_delete)
         self.namespace = NAMESPACE
         self.namespace_object = ns
-        self.register_outputs({"bucket": self.bucket.bucket, "url": LOKI_URL})
+        self.register_outputs({"bucket": bucket_name, "url": LOKI_URL})
 
 
 UNSHIPPED_NAMESPACES = (FLUENT_BIT_NAMESPACE, NAMESPACE)

@@ -10,8 +10,9 @@ datasource per log tenant (one for all of them, one per team), and dashboards fr
 nothing else (a Role of ours, not the chart's, which also grants Secrets). With a Slack webhook, alerts
 go to Slack, a team's to the team's own webhook; each URL sits in a Secret of its own that Alertmanager
 mounts.
-Scrape targets EKS does not expose (controller manager, scheduler, etcd, kube-proxy on 127.0.0.1)
-are off, so their "down" alerts cannot fire forever.
+Scrape targets no supported distribution exposes to Prometheus (EKS runs the controller manager, scheduler
+and etcd out of reach; kubeadm's kind and minikube bind them and kube-proxy's metrics to 127.0.0.1; k3s embeds
+them in one process) are off, so their "down" alerts cannot fire forever.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class MonitoringArgs:
     slack_webhook_url: pulumi.Input[str] | None = None
     slack_channel: str = "#alerts"
     grafana_host: str | None = None
+    grafana_tls: bool = True  # whether clients reach `grafana_host` over HTTPS
     delete_volumes_with_workload: bool = True
     node_labels_for_metrics: Sequence[str] = ()
     resources: dict[str, Resources] = field(default_factory=dict)
@@ -180,7 +182,7 @@ def chart_values(args: MonitoringArgs, slack: bool) -> dict[str, Any]:
         "priorityClassName": CLUSTER_CRITICAL,
     }
     if args.grafana_host:
-        grafana["grafana.ini"] = {"server": {"root_url": f"https://{args.grafana_host}"}}
+        grafana["grafana.ini"] = {"server": {"root_url": f"{'https' if args.grafana_tls else 'http'}://{args.grafana_host}"}}
     return {
         "crds": {"enabled": False},
         "kubeControllerManager": {"enabled": False},

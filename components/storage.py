@@ -1,4 +1,4 @@
-"""Storage: the EBS CSI driver add-on with its own IRSA role, the default `gp3` StorageClass, and EBS
+"""Storage: the EBS CSI driver add-on with its own role (EKS Pod Identity, through the add-on's association), the default `gp3` StorageClass, and EBS
 snapshots of volumes through the CSI snapshot API (EKS's snapshot-controller add-on and a
 `VolumeSnapshotClass`, labelled for Velero).
 
@@ -21,10 +21,11 @@ import pulumi_kubernetes as k8s
 
 from components.control_plane import addon_version
 from components.helm import waits_like
-from components.irsa import service_account_role
+from components.pod_identity import pod_identity_trusted_role
 
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 STORAGE_CLASS = "gp3"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 SNAPSHOT_CLASS = "ebs-snapshots"
 VELERO_SNAPSHOT_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
 
@@ -55,8 +56,6 @@ def snapshot_class(cluster_name: str) -> dict[str, Any]:
 class StorageArgs:
     cluster_name: pulumi.Input[str]
     kubernetes_version: str
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
 
 
@@ -65,14 +64,15 @@ class Storage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:storage:Storage", name, None, opts)
-        role = service_account_role(f"{name}-ebs-csi", args.oidc_provider_arn, args.oidc_issuer_url,
-                                    "kube-system", "ebs-csi-controller-sa", parent=self)
+        role = pod_identity_trusted_role(f"{name}-ebs-csi", args.cluster_name, "kube-system", EBS_CSI_SERVICE_ACCOUNT,
+                                         self)
         attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=role.name, policy_arn=EBS_CSI_POLICY,
                                                   opts=pulumi.ResourceOptions(parent=self))
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi", cluster_name=args.cluster_name, addon_name="aws-ebs-csi-driver",
             addon_version=addon_version("aws-ebs-csi-driver", args.kubernetes_version, self),
-            service_account_role_arn=role.arn, resolve_conflicts_on_create="OVERWRITE",
+            pod_identity_associations=[{"role_arn": role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}],
+            resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=waits_like(self, opts, attachment),  # with no nodes yet the add-on never becomes ACTIVE
         )

@@ -17,22 +17,20 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from kubernetes.utils.quantity import parse_quantity
 
-from components.admission import HOSTNAMES_ANNOTATION, LOAD_BALANCERS_LABEL, MANAGED, TEAM_LABEL, TENANT_GROUP
+from components.admission import HOSTNAMES_ANNOTATION, LOAD_BALANCERS_LABEL, LOCAL_TEAM_GROUP_PREFIX, MANAGED, TEAM_LABEL
 from components.helm import waits_like
 from components.isolation import KUBE_DNS, Allow, Peer, policies
 from components.namespaces import namespace
-from components.pod_identity import pod_identity_role
+from components.capabilities import TeamAccess, WorkloadIdentity as CloudIdentity
 
 from components import backup, gateway, gpu, ingress, logging, monitoring
 
 PLATFORM_NAMESPACES = ("kube-system", ingress.NAMESPACE, gateway.NAMESPACE, monitoring.NAMESPACE, logging.NAMESPACE,
                        logging.FLUENT_BIT_NAMESPACE, gpu.NAMESPACE, backup.NAMESPACE)
 RESERVED_NAMESPACES = ("default", "kube-public", "kube-node-lease", *PLATFORM_NAMESPACES)
-EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "100Mi"}
 DEFAULT_LIMITS = {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "1Gi"}
 SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
@@ -92,10 +90,11 @@ class WorkloadIdentity:
 
 @dataclass
 class TeamArgs:
-    cluster_name: pulumi.Input[str]
     namespaces: Sequence[str]
     quota: Quota
+    access: TeamAccess
     role_arns: Sequence[str] = ()
+    identity: CloudIdentity | None = None  # None: the cluster gives pods no cloud identity
     allowed_peers: Sequence[Peer] = field(default_factory=list)  # who besides the namespace's own pods may connect
     edge: Peer | None = None  # the shared edge's pods: they reach only `edge_ports` (none: every port)
     edge_ports: Sequence[int | str] = ()
@@ -104,7 +103,8 @@ class TeamArgs:
     allow_load_balancers: bool = False
     pod_security: str = "restricted"
     gateway_routes: bool = False  # the EKS access policies lack Gateway API rights: grant routes by a Role
-    vpc_cidr: str = ""
+    node_network: str = ""  # the nodes' and the API server's network (the VPC on EKS)
+    api_server_ports: Sequence[int] = (443,)
     egress_namespaces: Sequence[str] = ()
     egress_internet: bool = True
 
@@ -117,10 +117,12 @@ LINK_LOCAL = "169.254.0.0/16"  # the instance metadata service and the rest of l
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity's agent on every node: workload identities' credentials
 
 
-def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[str], internet: bool) -> list[dict]:
+def egress_policies(namespace: str, team: str, node_network: str, peers: Sequence[str], internet: bool,
+                    api_server_ports: Sequence[int] = (443,), identity_agent: bool = True) -> list[dict]:
     """Deny all egress, then allow: DNS to kube-dns, the team's own namespaces, its declared peers (their own
-    ingress rules still decide), the API server (the VPC range on 443), the Pod Identity agent (port 80), and
-    unless cut, the internet outside the VPC and link-local (no instance metadata)."""
+    ingress rules still decide), the API server (the node network on its ports), the Pod Identity agent (port
+    80, where pods get identities), and unless cut, the internet outside the node network and link-local (no
+    instance metadata)."""
     def policy(name: str, rules: list[dict] | None) -> dict:
         spec: dict = {"podSelector": {}, "policyTypes": ["Egress"]}
         if rules is not None:
@@ -129,18 +131,42 @@ def egress_policies(namespace: str, team: str, vpc_cidr: str, peers: Sequence[st
 
     rules = [{"to": [KUBE_DNS.spec()], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
              {"to": [{"namespaceSelector": {"matchLabels": {TEAM_LABEL: team}}}]},
-             {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
-             {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]}]
+             {"to": [{"ipBlock": {"cidr": node_network}}],
+              "ports": [{"protocol": "TCP", "port": port} for port in api_server_ports]}]
+    if identity_agent:
+        rules.append({"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]})
     if peers:
         rules.append({"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer}}}
                              for peer in peers]})
     if internet:
-        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [vpc_cidr, LINK_LOCAL]}}]})
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [node_network, LINK_LOCAL]}}]})
     return [policy("default-deny-egress", None), policy("allow-egress", rules)]
 
 
 def team_group(team: str) -> str:
+    """The Kubernetes group of a team's people on EKS (its access entries put its roles there)."""
     return f"eks-platform:team:{team}"
+
+
+EDIT_ROLE = "edit"
+
+
+class RoleBindingAccess:
+    """`components.capabilities.TeamAccess` where the kubeconfig's users are the people: the team's group
+    `team:<name>` (impersonate it with `kubectl --as=<you> --as-group=team:<name>`) gets the `edit`
+    ClusterRole in the team's namespaces, through one RoleBinding per namespace."""
+
+    def group(self, team: str) -> str:
+        return f"{LOCAL_TEAM_GROUP_PREFIX}{team}"
+
+    def grant(self, team: str, namespaces: Sequence[str], role_arns: Sequence[str], parent: pulumi.Resource,
+              after: Sequence[pulumi.Resource]) -> None:
+        for ns in namespaces:
+            k8s.rbac.v1.RoleBinding(
+                f"{team}-{ns}-edit", metadata={"name": "team-edit", "namespace": ns, "labels": dict(MANAGED)},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": EDIT_ROLE},
+                subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": self.group(team)}],
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)))
 
 
 def network_policies(namespace: str, team: str, allowed_peers: Sequence[Peer], edge: Peer | None = None,
@@ -159,6 +185,7 @@ class Team(pulumi.ComponentResource):
     def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:tenancy:Team", name, None, opts)
         self._namespaces: list[pulumi.Resource] = []
+        self._group = args.access.group(name)
         for ns in args.namespaces:
             labels = {TEAM_LABEL: name, **({LOAD_BALANCERS_LABEL: "allowed"} if args.allow_load_balancers else {})}
             team_namespace = namespace(ns, pulumi.ResourceOptions(parent=self), pod_security=args.pod_security,
@@ -189,22 +216,13 @@ class Team(pulumi.ComponentResource):
             if args.gateway_routes:
                 self._route_rights(name, ns, in_namespace)
             for policy in [*network_policies(ns, name, args.allowed_peers, args.edge, args.edge_ports),
-                           *egress_policies(ns, name, args.vpc_cidr, args.egress_namespaces, args.egress_internet)]:
+                           *egress_policies(ns, name, args.node_network, args.egress_namespaces, args.egress_internet,
+                                            args.api_server_ports, identity_agent=args.identity is not None)]:
                 k8s.networking.v1.NetworkPolicy(f"{name}-{ns}-{policy['metadata']['name']}", **policy,
                                                 opts=in_namespace)
-
-        for arn in args.role_arns:
-            role = arn.rsplit("/", 1)[1]
-            entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=arn,
-                                        type="STANDARD", kubernetes_groups=[TENANT_GROUP, team_group(name)],
-                                        opts=pulumi.ResourceOptions(parent=self))
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-access-{role}", cluster_name=args.cluster_name, principal_arn=entry.principal_arn,
-                policy_arn=EDIT_POLICY, access_scope={"type": "namespace", "namespaces": list(args.namespaces)},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        args.access.grant(name, args.namespaces, args.role_arns, self, self._namespaces)
         for identity in args.workload_identities:
-            self._workload_identity(name, identity, args.cluster_name, opts)
+            self._workload_identity(name, identity, args.identity, opts)
         self.register_outputs({"namespaces": list(args.namespaces)})
 
     def _route_rights(self, team: str, ns: str, opts: pulumi.ResourceOptions) -> None:
@@ -216,18 +234,18 @@ class Team(pulumi.ComponentResource):
         k8s.rbac.v1.RoleBinding(f"{team}-{ns}-gateway-routes", metadata=metadata,
                                 role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gateway-routes"},
                                 subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                                           "name": team_group(team)}],
+                                           "name": self._group}],
                                 opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])))
 
-    def _workload_identity(self, team: str, identity: WorkloadIdentity, cluster_name: pulumi.Input[str],
+    def _workload_identity(self, team: str, identity: WorkloadIdentity, binder: CloudIdentity | None,
                            opts: pulumi.ResourceOptions | None) -> None:
+        if binder is None:
+            raise ValueError(f"team {team}: service account {identity.name} needs a cluster with workload identities")
         resource = f"{team}-{identity.namespace}-{identity.name}"
-        child = pulumi.ResourceOptions(parent=self)
-        role = pod_identity_role(resource, cluster_name, identity.namespace, identity.name, self,
-                                 tags={"team": team}).role
-        for arn in identity.policy_arns:
-            aws.iam.RolePolicyAttachment(f"{resource}-{arn.rsplit('/', 1)[1]}", role=role.name, policy_arn=arn,
-                                         opts=child)
+        binding = binder.bind(resource, identity.namespace, identity.name, self, policy_arns=identity.policy_arns,
+                              tags={"team": team})
         k8s.core.v1.ServiceAccount(resource, metadata={"name": identity.name, "namespace": identity.namespace,
-                                                       "labels": MANAGED},
+                                                       "labels": MANAGED,
+                                                       **({"annotations": dict(binding.annotations)}
+                                                          if binding.annotations else {})},
                                    opts=waits_like(self, opts, *self._namespaces))

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from components import cluster_access
+from ops import cluster_access
 from ops.stackfiles import settings_or_report
 
 HELM_RECORDS = "owner=helm"

@@ -23,7 +23,7 @@ from components.network import pick_zones, supported_zones
 from ops.secrets_provider import current
 from ops.stackfiles import STACKS_DIR, settings_or_report
 from stacks import eks_versions, trust
-from stacks.platform import runner_project
+from stacks.cloud import runner_project
 from stacks.rules import access_principals
 from stacks.config import NAMESPACE, Settings
 

@@ -11,7 +11,7 @@ from typing import TextIO
 
 import boto3
 
-from components import leftovers
+from ops import leftovers
 from ops.stackfiles import settings_or_report
 
 

@@ -21,7 +21,7 @@ import boto3
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from components import cluster_access
+from ops import cluster_access
 from components.monitoring import NAMESPACE as MONITORING, RELEASE as MONITORING_RELEASE
 from components.tenancy import RESERVED_NAMESPACES
 from ops.stackfiles import StackFileError, load_settings

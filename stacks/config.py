@@ -6,6 +6,7 @@ use exactly what `pulumi up` uses; `read_pulumi_config` is the only place that t
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -23,9 +24,9 @@ from components.helm import deep_merge
 
 from stacks import rules, trust
 from stacks.problems import MISSING, ConfigError, Problem
-from stacks.profiles import PROFILES, Profile
-from stacks.schema import (NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, TEAM_WEBHOOK, NodeGroupConfig, NodeGroupName,
-                           PlatformConfig, TeamConfig)
+from stacks.profiles import LOCAL_ENVIRONMENT, PROFILES, Profile
+from stacks.schema import (EKS_ONLY, KUBECONFIG_ONLY, NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, TARGETS,
+                           TEAM_WEBHOOK, LocalConfig, NodeGroupConfig, NodeGroupName, PlatformConfig, TeamConfig)
 
 NAMESPACE = "eks-platform"
 GPU_GROUP_DEFAULTS = {"capacityType": "ON_DEMAND", "diskSizeGiB": 100}
@@ -42,9 +43,14 @@ class Settings:
     """Everything the platform needs to know about one stack, validated."""
 
     stack: str
-    region: str
-    config: PlatformConfig
+    region: str | None  # None on a `target: kubeconfig` stack: no AWS
+    config: PlatformConfig | LocalConfig
     profile: Profile
+
+    @property
+    def is_local(self) -> bool:
+        """A stack on a cluster of one's own (`target: kubeconfig`): no AWS provider, no `aws:*` resource."""
+        return self.config.target == "kubeconfig"
 
     @property
     def cluster_name(self) -> str:
@@ -126,7 +132,7 @@ def decode(value: Any, key: str | None = None) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _top_level_fields() -> dict[str, Any]:
-    return {f.alias or n: f for n, f in PlatformConfig.model_fields.items()}
+    return {f.alias or n: f for model in (LocalConfig, PlatformConfig) for n, f in model.model_fields.items()}
 
 
 def other_namespace_problems(keys: Collection[str]) -> list[Problem]:
@@ -175,13 +181,14 @@ def merge_with_profile(raw: dict[str, Any], profile: Profile, stack: str) -> dic
     if "teams" in raw:
         merged["teams"] = _merge_teams(profile, raw["teams"])
     merged.setdefault("clusterName", f"eks-platform-{stack}")
-    merged["nodeGroups"] = _merge_node_groups(profile, raw.get("nodeGroups"))
+    if "nodeGroups" in profile.defaults:
+        merged["nodeGroups"] = _merge_node_groups(profile, raw.get("nodeGroups"))
     return merged
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple, top: type[BaseModel] = PlatformConfig) -> type[BaseModel] | None:
     """The config block (model) that the location `loc` points into."""
-    model: Any = PlatformConfig
+    model: Any = top
     pending = list(loc)
     while pending:
         step = pending.pop(0)
@@ -210,8 +217,8 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _known_keys(loc: tuple) -> list[str]:
-    model = _model_at(loc)
+def _known_keys(loc: tuple, top: type[BaseModel] = PlatformConfig) -> list[str]:
+    model = _model_at(loc, top)
     return [f.alias or n for n, f in model.model_fields.items()] if model else []
 
 
@@ -255,7 +262,7 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "mor
            "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
 
 
-def _message(detail: dict[str, Any], loc: tuple) -> str:
+def _message(detail: dict[str, Any], loc: tuple, top: type[BaseModel]) -> str:
     kind, context = detail["type"], detail.get("ctx") or {}
     if kind == "missing":
         return "is required"
@@ -276,7 +283,7 @@ def _message(detail: dict[str, Any], loc: tuple) -> str:
         return "must be text"
     if kind in _WORDS:
         if kind.endswith(("dict_type", "model_type", "model_attributes_type")):
-            known = _known_keys(tuple(s for s in loc if s != "[key]"))
+            known = _known_keys(tuple(s for s in loc if s != "[key]"), top)
             return _WORDS[kind] + (f" with the keys {', '.join(known)}" if known else "")
         return _WORDS[kind]
     if kind == "value_error":
@@ -307,14 +314,14 @@ def _shown(value: Any, loc: tuple) -> Any:
     return "[secret]" if _is_secret(loc) or isinstance(value, SecretStr) else value
 
 
-def _problems_from(error: ValidationError, prefix: tuple) -> list[Problem]:
+def _problems_from(error: ValidationError, prefix: tuple, top: type[BaseModel]) -> list[Problem]:
     problems = []
     for detail in error.errors(include_url=False):
         loc = (*prefix, *detail["loc"])
         if detail["type"] == "extra_forbidden":
-            problems.append(Problem(_path(loc), loc[-1], unknown_key_message(str(loc[-1]), _known_keys(loc[:-1]))))
+            problems.append(Problem(_path(loc), loc[-1], unknown_key_message(str(loc[-1]), _known_keys(loc[:-1], top))))
             continue
-        message = _message(detail, loc)
+        message = _message(detail, loc, top)
         if loc and loc[-1] == "[key]":
             message = f"key {message}"
         value = MISSING if detail["type"] == "missing" else detail.get("input")
@@ -362,17 +369,17 @@ def _block_model(annotation: Any) -> Any:
 _MAPS = {"node_groups": (NodeGroupName, NodeGroupConfig), "teams": (NodeGroupName, TeamConfig)}
 
 
-def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+def validate_fields(merged: dict[str, Any], top: type[BaseModel] = PlatformConfig) -> tuple[dict[str, Any], list[Problem]]:
     """Every top-level field validated on its own (every entry of the node group and team maps too), so that
     one bad value hides no other problem: the values that passed, by field name, and the problems."""
     values: dict[str, Any] = {}
     problems: list[Problem] = []
-    aliases = {(f.alias or n): n for n, f in PlatformConfig.model_fields.items()}
+    aliases = {(f.alias or n): n for n, f in top.model_fields.items()}
     for key in merged:
         if key not in aliases:
             problems.append(Problem(key, key, unknown_key_message(key, list(aliases))))
     for alias, name in aliases.items():
-        field = PlatformConfig.model_fields[name]
+        field = top.model_fields[name]
         if alias not in merged:
             if field.is_required():
                 problems.append(Problem(alias, MISSING, REQUIRED_HINTS.get(alias, "is required")))
@@ -389,16 +396,16 @@ def validate_fields(merged: dict[str, Any]) -> tuple[dict[str, Any], list[Proble
                     entries[key] = _type_adapter(entry_type).validate_python(entry)
                 except ValidationError as error:
                     prefix = (alias, key) if isinstance(key, str) else (alias,)
-                    problems += _problems_from(error, prefix)
+                    problems += _problems_from(error, prefix, top)
                     partial = _partial(entry_type, entry) if isinstance(key, str) else None
                     if partial is not None:
                         entries[key] = partial
             values[name] = entries
             continue
         try:
-            values[name] = _field_adapter(PlatformConfig, name).validate_python(raw)
+            values[name] = _field_adapter(top, name).validate_python(raw)
         except ValidationError as error:
-            problems += _problems_from(error, (alias,))
+            problems += _problems_from(error, (alias,), top)
             partial = _partial(_block_model(field.annotation), raw)
             if partial is not None:
                 values[name] = partial
@@ -420,14 +427,35 @@ def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[s
 
     `secret_keys` are the config keys set with `pulumi config set --secret` (None: unknown, not checked)."""
     problems: list[Problem] = other_namespace_problems(other_keys)
-    if not isinstance(region, str) or not _REGION.match(region):
+    target = raw.get("target", "eks")
+    if target not in TARGETS:
+        problems.append(Problem("target", target, f"must be one of: {', '.join(TARGETS)} (eks: an EKS cluster the "
+                                                  "stack creates; kubeconfig: a cluster of your own, e.g. kind)"))
+        target = "eks"
+    local = target == "kubeconfig"
+    if local:
+        raw, misplaced = _without(raw, EKS_ONLY, "means something on EKS only ({why}); remove it from a "
+                                                 "`target: kubeconfig` stack")
+    else:
+        raw, misplaced = _without(raw, KUBECONFIG_ONLY, "is {why}; this stack has target: eks (set "
+                                                        "eks-platform:target: kubeconfig to use one)")
+    problems += misplaced
+    if not local and (not isinstance(region, str) or not _REGION.match(region)):
         problems.append(Problem("aws:region", region, "must be set to an AWS region, e.g. us-east-1"))
     environment = raw.get("environment")
     profile = PROFILES.get(environment) if isinstance(environment, str) else None
+    if profile is not None and (environment == LOCAL_ENVIRONMENT) != local:
+        problems.append(Problem("environment", environment, "must be local with target: kubeconfig" if local else
+                                "local is the profile of `target: kubeconfig` (a cluster of your own); an EKS "
+                                "stack is dev, staging or prod"))
+        profile = None
     if profile is None:
-        problems.append(Problem("environment", environment, f"must be one of: {', '.join(PROFILES)}"))
-    merged = merge_with_profile(raw, profile or PROFILES["dev"], stack)
-    values, schema_problems = validate_fields(merged)
+        allowed = LOCAL_ENVIRONMENT if local else ", ".join(e for e in PROFILES if e != LOCAL_ENVIRONMENT)
+        if not any(p.path == "environment" for p in problems):
+            problems.append(Problem("environment", environment, f"must be one of: {allowed}"))
+    model = LocalConfig if local else PlatformConfig
+    merged = merge_with_profile(raw, profile or PROFILES[LOCAL_ENVIRONMENT if local else "dev"], stack)
+    values, schema_problems = validate_fields(merged, model)
     problems += [p for p in schema_problems if profile or p.path != "environment"]
     if secret_keys is not None:
         problems += [Problem(key, "[secret]", f"is a secret: set it with `pulumi config set --secret {NAMESPACE}:{key} ...` "
@@ -443,7 +471,32 @@ def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[s
                      for team, block in _team_blocks(raw) if "teams" not in secret_keys
                      and isinstance(block.get(TEAM_WEBHOOK[0]), dict) and TEAM_WEBHOOK[1] in block[TEAM_WEBHOOK[0]]]
     if profile:
-        problems += rules.check(values, profile, today or date.today(), region if isinstance(region, str) else None)
+        problems += rules.check(values, profile, today or date.today(),
+                                region if isinstance(region, str) and not local else None)
     if problems:
         raise ConfigError(stack, problems)
-    return Settings(stack=stack, region=region, config=PlatformConfig.model_validate(merged), profile=profile)
+    return Settings(stack=stack, region=None if local else region, config=model.model_validate(merged),
+                    profile=profile)
+
+
+def _without(raw: dict[str, Any], keys: dict[str, str], message: str) -> tuple[dict[str, Any], list[Problem]]:
+    """`raw` without the `keys` (dotted paths, `*` any map entry) it sets, and a problem for each, `why` told."""
+    kept = copy.deepcopy(raw)
+    problems = []
+    for path, why in keys.items():
+        for found, parent, last in _places(kept, path.split(".")):
+            problems.append(Problem(found, _shown(parent[last], tuple(found.split("."))), message.format(why=why)))
+            del parent[last]
+    return kept, problems
+
+
+def _places(node: Any, steps: list[str], at: str = "") -> list[tuple[str, dict, str]]:
+    if not isinstance(node, dict):
+        return []
+    head, *rest = steps
+    names = [k for k in node if isinstance(k, str)] if head == "*" else [head] if head in node else []
+    places = []
+    for name in names:
+        where = f"{at}.{name}" if at else name
+        places += [(where, node, name)] if not rest else _places(node[name], rest, where)
+    return places

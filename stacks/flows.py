@@ -30,14 +30,14 @@ def edge_pods(edge: str) -> Peer:
     return Peer(ingress.NAMESPACE, INGRESS_CONTROLLER_PODS)
 
 
-def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx",
-                   grafana_published: bool = False) -> dict[str, list[Allow]]:
+def platform_flows(node_network: str, has_gpu: bool, edge: str = "nginx",
+                   grafana_published: bool = False, velero: bool = True) -> dict[str, list[Allow]]:
     """Per platform namespace, the flows it accepts besides its own pods' traffic; the edge reaches Grafana
     only when Grafana is published.
 
     The API server calls admission webhooks from the control plane's network interfaces in the
-    cluster's subnets, hence the VPC range for webhook ports."""
-    api_server = Peer(cidr=vpc_cidr)
+    cluster's subnets (the nodes' network on a local cluster), hence that range for webhook ports."""
+    api_server = Peer(cidr=node_network)
     scrape = Allow("prometheus-scrapes", [PROMETHEUS])
     flows = {
         monitoring.NAMESPACE: [
@@ -50,7 +50,7 @@ def platform_flows(vpc_cidr: str, has_gpu: bool, edge: str = "nginx",
             scrape,
         ],
         logging.FLUENT_BIT_NAMESPACE: [scrape],
-        backup.NAMESPACE: [scrape],
+        **({backup.NAMESPACE: [scrape]} if velero else {}),
     }
     if edge == "gateway":
         flows[gateway.NAMESPACE] = [

@@ -1,7 +1,8 @@
 """Environment profiles: the defaults a stack file overrides, and what each environment protects.
 
 dev is cheap and disposable; staging mirrors prod at a smaller size; prod is highly available,
-protected against deletion and held to stricter rules (see `stacks/rules.py`).
+protected against deletion and held to stricter rules (see `stacks/rules.py`); local (`target: kubeconfig`,
+a kind, k3s or minikube cluster) runs one replica of everything, keeps a day of metrics and protects nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class ServiceProfile:
     alertmanager_replicas: int
     loki_mode: str
     loki_replicas: int
-    loki_cache_mib: int
+    loki_cache_mib: int | None  # None: no memcached caches
     metrics_server_replicas: int
     sizes: dict[str, Resources]
 
@@ -184,3 +185,30 @@ PROFILES: dict[str, Profile] = {
         team_quota=_team_quota(4),
     ),
 }
+
+
+LOCAL_ENVIRONMENT = "local"
+PROFILES[LOCAL_ENVIRONMENT] = Profile(
+    name=LOCAL_ENVIRONMENT,
+    defaults={
+        "ingress": {"scheme": "internet-facing", "alerts": {"min5xxRequestsPerSecond": 1.0,
+                                                            "minLatencyRequestsPerSecond": 1.0}},
+        "grafana": {"allowedCidrs": []},
+        "monitoring": {"prometheusRetention": "1d", "prometheusStorageGiB": 5},
+        "logging": {"retentionDays": 3},
+        "alerting": {"slackChannel": "#alerts", "delivery": "none"},
+    },
+    node_group_defaults={},
+    protect=False,
+    deletion_protection=False,
+    log_retention_days=1,
+    flow_log_retention_days=1,
+    allow_open_endpoint=True,
+    allow_single_nat=True,
+    min_on_demand_nodes=0,
+    services=ServiceProfile(storage_reclaim_policy="Delete", ingress_replicas=1, ingress_max_replicas=None,
+                            prometheus_replicas=1, alertmanager_replicas=1, loki_mode="Monolithic",
+                            loki_replicas=1, loki_cache_mib=None, metrics_server_replicas=1,
+                            sizes=_sizes(1, loki_scale=1)),
+    team_quota=_team_quota(1),
+)

@@ -12,11 +12,15 @@ from pydantic import BaseModel
 
 from stacks.config import merge_with_profile
 from stacks.profiles import PROFILES
-from stacks.schema import PlatformConfig
+from stacks.schema import EKS_ONLY, KUBECONFIG_ONLY, LocalConfig, PlatformConfig
 
 ALLOWED = {
     'aws:region': 'an AWS region',
-    'eks-platform:environment': "`dev`, `staging`, `prod`: decides the profile, and what the gate and the policy pack protect (never the stack's name)",
+    'eks-platform:environment': "`dev`, `staging`, `prod` on EKS, `local` with `target: kubeconfig`: decides the profile, and what the gate and the policy pack protect (never the stack's name)",
+    'eks-platform:target': "`eks` (the stack creates an EKS cluster), `kubeconfig` (the in-cluster layer on a cluster of your own: kind, k3s, minikube; no AWS at all). A key the target does not use is an error naming why",
+    'eks-platform:kubeconfig.context': 'required with `target: kubeconfig`: a context of your kubeconfig (`kubectl config get-contexts -o name`), e.g. `kind-eks-platform`',
+    'eks-platform:kubeconfig.distribution': '`kind`, `k3s`, `minikube`: decides the storage class (`standard`, `local-path`), the edge (host ports 80/443 on the `ingress-ready=true` node, k3s\'s ServiceLB, NodePorts 30080/30443) and the API server\'s port (6443; minikube 8443)',
+    'eks-platform:kubeconfig.nodeCidr': "the private network of the cluster's nodes (where the API server calls webhooks from): kind `172.16.0.0/12` (Docker's pools), minikube `192.168.49.0/24`; required for k3s",
     'eks-platform:accountId': 'the 12-digit AWS account of the stack, quoted (`"012345678901"`: YAML drops leading zeros); the provider refuses credentials of any other account',
     'eks-platform:clusterName': '2-40 lowercase letters, digits, `-`',
     'eks-platform:kubernetesVersion': 'a version of `stacks/eks_versions.py` whose EKS support has not ended: `1.35`, `1.36` in standard support; `1.32`-`1.34` in extended support (warned: six times the control-plane price)',
@@ -36,7 +40,7 @@ ALLOWED = {
     'eks-platform:ingress.alerts': '`{min5xxRequestsPerSecond, minLatencyRequestsPerSecond}`: the least traffic (requests per second over 5 minutes, per Ingress or route) at which `IngressHigh5xxRatio` and `IngressHighP99Latency` may fire, so one failed or slow request is not a 100 % ratio',
     'eks-platform:ingress.acceptRetiredController': "`true` to run ingress-nginx in prod anyway (a recorded decision: the release's description says so, and the policy pack's mandatory `retired-ingress-controller` accepts it)",
     'eks-platform:monitoring.prometheusRetention': 'a duration like `15d` (h, d, w, y), at most 10 years',
-    'eks-platform:monitoring.prometheusStorageGiB': '10..16384',
+    'eks-platform:monitoring.prometheusStorageGiB': '5..16384',
     'eks-platform:grafana.allowedCidrs': 'CIDRs that may reach `https://grafana.<base>` (needs `dns`)',
     'eks-platform:logging.retentionDays': '1..3650 (Loki compactor and bucket expiry)',
     'eks-platform:backup.schedule': 'a quoted five-field cron schedule, at most hourly (one number in the minute field), one that runs',
@@ -56,6 +60,8 @@ ALLOWED = {
 }
 
 REQUIRED = ("eks-platform:environment", "eks-platform:accountId", "aws:region")
+REQUIRED_LOCALLY = ("eks-platform:environment", "eks-platform:target", "eks-platform:kubeconfig.context")
+ENVIRONMENTS = ("dev", "staging", "prod", "local")
 INTRO = """# Configuration reference
 
 Generated from the schema (`stacks/schema.py`), the environment profiles (`stacks/profiles.py`) and the
@@ -63,15 +69,16 @@ descriptions in `stacks/reference.py` by `python -m stacks.reference`; a test fa
 those sources differ. A stack file holds only what differs from its environment's profile: the defaults
 below are what a key is when the stack file does not set it.
 
-| key | dev | staging | prod | allowed |
-| --- | --- | --- | --- | --- |
+| key | dev | staging | prod | local | allowed |
+| --- | --- | --- | --- | --- | --- |
 """
 
 
 def documented_keys() -> list[str]:
     """`eks-platform:<key>` for each top-level key, and `<block>.<key>` for each key of a block (not of a map)."""
     keys = ["aws:region"]
-    for name, field in PlatformConfig.model_fields.items():
+    fields = {**PlatformConfig.model_fields, **LocalConfig.model_fields}
+    for name, field in fields.items():
         alias = field.alias or name
         blocks = [a for a in (typing.get_args(field.annotation) or (field.annotation,))
                   if isinstance(a, type) and issubclass(a, BaseModel)]
@@ -88,12 +95,24 @@ def description(key: str) -> str | None:
 
 def _defaults(environment: str) -> dict[str, Any]:
     merged = merge_with_profile({"environment": environment}, PROFILES[environment], "stack")
-    found = PlatformConfig.model_validate({**merged, "accountId": "000000000000"}).model_dump(by_alias=True, mode="json")
-    return {**found, "clusterName": "eks-platform-<stack>"}
+    if environment == "local":
+        found = LocalConfig.model_validate({**merged, "target": "kubeconfig", "kubeconfig": {"context": "x"}})
+    else:
+        found = PlatformConfig.model_validate({**merged, "accountId": "000000000000"})
+    return {**found.model_dump(by_alias=True, mode="json"), "clusterName": "eks-platform-<stack>"}
 
 
-def _shown(key: str, defaults: dict[str, Any]) -> str:
-    if key in REQUIRED:
+def _not_here(key: str, environment: str) -> bool:
+    name = key.split(":", 1)[1]
+    if environment == "local":
+        return key == "aws:region" or any(name == k or name.startswith(f"{k}.") for k in EKS_ONLY)
+    return any(name == k or name.startswith(f"{k}.") for k in KUBECONFIG_ONLY)
+
+
+def _shown(key: str, defaults: dict[str, Any], environment: str) -> str:
+    if _not_here(key, environment):
+        return "EKS only" if environment == "local" else "local only"
+    if key in (REQUIRED_LOCALLY if environment == "local" else REQUIRED):
         return "required"
     node: Any = defaults
     for step in key.split(":", 1)[1].split("."):
@@ -105,10 +124,10 @@ def _shown(key: str, defaults: dict[str, Any]) -> str:
 
 
 def render() -> str:
-    defaults = {env: _defaults(env) for env in ("dev", "staging", "prod")}
+    defaults = {env: _defaults(env) for env in ENVIRONMENTS}
     rows = []
     for key in documented_keys():
-        shown = [_shown(key, defaults[env]) for env in defaults]
+        shown = [_shown(key, defaults[env], env) for env in defaults]
         rows.append(f"| `{key}` | {' | '.join(shown)} | {description(key) or ''} |")
     return INTRO + "\n".join(rows) + "\n" + NOTES
 

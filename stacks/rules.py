@@ -21,6 +21,7 @@ from stacks import eks_versions, trust
 from stacks import releases
 from stacks.problems import MISSING, Problem
 from stacks.profiles import Profile
+from stacks.local import LOCAL_HOSTS, node_network
 from stacks.regions import zone_problem
 from stacks.schema import NodeGroupConfig
 
@@ -144,8 +145,7 @@ def team_hostnames(team: str, config: Any, base: str | None) -> list[str]:
     return [*own, *_get(config, "hosts", ())]
 
 
-def _host_problems(teams: dict[str, Any], dns: Any) -> Iterator[Problem]:
-    base = base_domain(dns)
+def _host_problems(teams: dict[str, Any], base: str | None) -> Iterator[Problem]:
     owners: dict[str, str] = {}
     for team, config in teams.items():
         for i, host in enumerate(_get(config, "hosts", ())):
@@ -360,6 +360,27 @@ def _backup_problems(backup: Any) -> Iterator[Problem]:
                 "with no backup at all"))
 
 
+EKS_ONLY_RELEASES = ("velero", "cluster-autoscaler", "aws-load-balancer-controller", "nvidia-device-plugin",
+                     "dcgm-exporter", "envoy-gateway")
+
+
+def _local_problems(values: dict[str, Any]) -> Iterator[Problem]:
+    """What a `target: kubeconfig` stack asks that a local cluster cannot give."""
+    kubeconfig = values.get("kubeconfig")
+    distribution = _get(kubeconfig, "distribution")
+    if distribution and not _get(kubeconfig, "node_cidr") and node_network(distribution, None) is None:
+        yield Problem("kubeconfig.nodeCidr", MISSING, f"is required with distribution {distribution}: the network "
+                                                      "of the cluster's nodes (where the API server calls webhooks "
+                                                      "from), e.g. your LAN's 192.168.1.0/24")
+    if _get(values.get("ingress"), "controller") == "gateway":
+        yield Problem("ingress.controller", "gateway", "a local cluster's edge is ingress-nginx on the node's ports; "
+                                                       "the Gateway needs a cloud load balancer (target: eks)")
+    for release in values.get("releases") or {}:
+        if release in EKS_ONLY_RELEASES:
+            yield Problem(f"releases.{release}", release, "is not installed on a local cluster (EKS only: "
+                                                          f"{', '.join(EKS_ONLY_RELEASES)})")
+
+
 def check(values: dict[str, Any], profile: Profile, today: date, region: str | None = None) -> list[Problem]:
     problems: list[Problem] = [*_duplicate_principals(values), *_identity_problems(values, profile)]
     version = values.get("kubernetes_version")
@@ -374,7 +395,10 @@ def check(values: dict[str, Any], profile: Profile, today: date, region: str | N
             "control-plane price)")))
     problems += _team_problems(values.get("teams") or {})
     problems += _service_account_problems(values.get("teams") or {})
-    problems += _host_problems(values.get("teams") or {}, values.get("dns"))
+    local = values.get("target") == "kubeconfig"
+    problems += _host_problems(values.get("teams") or {}, LOCAL_HOSTS if local else base_domain(values.get("dns")))
+    if local:
+        problems += _local_problems(values)
     problems += _egress_problems(values.get("teams") or {})
     problems += _team_alert_problems(values.get("teams") or {})
     problems += releases.problems(values.get("releases") or {})

@@ -213,7 +213,7 @@ def _slack_channel(value: str) -> str:
 
 class MonitoringConfig(_Block):
     prometheus_retention: Annotated[StrictStr, AfterValidator(_duration)] = Field(alias="prometheusRetention")
-    prometheus_storage_gib: StrictInt = Field(alias="prometheusStorageGiB", ge=10, le=16384)
+    prometheus_storage_gib: StrictInt = Field(alias="prometheusStorageGiB", ge=5, le=16384)
 
 
 class LoggingConfig(_Block):
@@ -392,10 +392,56 @@ class TenancyConfig(_Block):
     admission: Literal["enforce", "warn"] = "enforce"
 
 
-class PlatformConfig(_Block):
+_CONTEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,252}$")
+
+
+def _context(value: str) -> str:
+    if not _CONTEXT.match(value):
+        raise ValueError("must be a kubeconfig context name (`kubectl config get-contexts -o name`): up to 253 "
+                         "letters, digits and . _ @ : / -, starting with a letter or digit")
+    return value
+
+
+def _private_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ValueError("must be an IPv4 network in CIDR notation with no host bits set, e.g. 192.168.1.0/24")
+    if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
+        raise ValueError("must lie in a private RFC 1918 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")
+    return value
+
+
+class KubeconfigConfig(_Block):
+    """A cluster of one's own, reached through a context of the kubeconfig (`target: kubeconfig`)."""
+
+    context: Annotated[StrictStr, AfterValidator(_context)]
+    distribution: Literal["kind", "k3s", "minikube"] = "kind"
+    node_cidr: Annotated[StrictStr, AfterValidator(_private_cidr)] | None = Field(alias="nodeCidr", default=None)
+
+
+class ClusterLayerConfig(_Block):
+    """The settings of the in-cluster layer, on any target."""
+
+    cluster_name: ClusterName = Field(alias="clusterName")
+    ingress: IngressConfig
+    monitoring: MonitoringConfig
+    grafana: GrafanaConfig
+    logging: LoggingConfig
+    alerting: AlertingConfig
+    grafana_admin_password: PasswordSecret | None = Field(alias="grafanaAdminPassword", default=None)
+    slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)
+    teams: dict[NodeGroupName, TeamConfig] = Field(default_factory=dict)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    releases: dict[StrictStr, ReleaseConfig] = Field(default_factory=dict)
+
+
+class PlatformConfig(ClusterLayerConfig):
+    """An EKS stack (`target: eks`, the default): the cloud layer's settings and the cluster layer's."""
+
+    target: Literal["eks"] = "eks"
     environment: Literal["dev", "staging", "prod"]
     account_id: AccountId = Field(alias="accountId")
-    cluster_name: ClusterName = Field(alias="clusterName")
     kubernetes_version: Literal[KNOWN_VERSIONS] = Field(alias="kubernetesVersion")
     network: NetworkConfig
     endpoint: EndpointConfig
@@ -407,21 +453,44 @@ class PlatformConfig(_Block):
     upgrade_policy: Literal["STANDARD", "EXTENDED"] = Field(alias="upgradePolicy", default="STANDARD")
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(alias="nodeGroups", min_length=1)
     tags: dict[TagKey, TagValue]
-    ingress: IngressConfig
-    monitoring: MonitoringConfig
-    grafana: GrafanaConfig
-    logging: LoggingConfig
     backup: BackupConfig
-    alerting: AlertingConfig
-    grafana_admin_password: PasswordSecret | None = Field(alias="grafanaAdminPassword", default=None)
-    slack_webhook_url: HttpsUrlSecret | None = Field(alias="slackWebhookUrl", default=None)
     dns: DnsConfig | None = None
-    teams: dict[NodeGroupName, TeamConfig] = Field(default_factory=dict)
-    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
-    releases: dict[StrictStr, ReleaseConfig] = Field(default_factory=dict)
 
 
-SECRET_KEYS = tuple(f.alias for f in PlatformConfig.model_fields.values()
+class LocalConfig(ClusterLayerConfig):
+    """A stack on a cluster of one's own (`target: kubeconfig`): the cluster layer's settings only."""
+
+    target: Literal["kubeconfig"]
+    environment: Literal["local"]
+    kubeconfig: KubeconfigConfig
+
+
+TARGETS = ("eks", "kubeconfig")
+# What a `target: kubeconfig` stack must not set: the key (a dotted path, `*` any team) and why.
+EKS_ONLY = {
+    "accountId": "the AWS account of an EKS stack",
+    "kubernetesVersion": "the EKS control plane's version (a local cluster's is its node image's)",
+    "network": "the VPC of an EKS stack",
+    "endpoint": "the EKS API endpoint's public access",
+    "adminRoleArns": "EKS access entries of IAM roles (a local cluster's admin is the kubeconfig's user)",
+    "previewRoleArn": "the IAM role pull-request previews assume",
+    "ciRunner": "the in-VPC CI runner of an EKS stack",
+    "ci": "the CI identities' permissions boundary",
+    "inClusterLayer": "the two-step first deploy of an EKS stack",
+    "upgradePolicy": "EKS's support policy",
+    "nodeGroups": "EKS managed node groups (a local cluster's nodes are its own)",
+    "tags": "AWS tags",
+    "backup": "Velero backups to S3 (no Velero on a local cluster)",
+    "dns": "Route 53 records and an ACM certificate (a local stack answers at *.localtest.me)",
+    "ingress.scheme": "the NLB's scheme",
+    "grafana.allowedCidrs": "publishing Grafana through the NLB (a local stack publishes it at grafana.localtest.me)",
+    "teams.*.roleArns": "EKS access entries (a local team is the Kubernetes group team:<name>)",
+    "teams.*.serviceAccounts": "IAM roles for a team's pods through EKS Pod Identity",
+}
+KUBECONFIG_ONLY = {"kubeconfig": "the kubeconfig context of a `target: kubeconfig` stack"}
+
+
+SECRET_KEYS = tuple(f.alias for f in ClusterLayerConfig.model_fields.values()
                     if "SecretStr" in str(f.annotation))
 # Secrets inside a block: `pulumi config set --secret --path eks-platform:alerting.heartbeatUrl ...` makes
 # the whole `alerting` value secret. Messages never show a value below these paths.

@@ -232,7 +232,7 @@ class FakeCustomObjects:
 
 
 def test_before_velero_goes_every_restore_is_deleted_and_released():
-    from components.backup import delete_restores
+    from ops.hooks import delete_restores
 
     api = FakeCustomObjects(["drill-20261130", "rebuild"], released_after=2)
     delete_restores(api, timeout_seconds=60, poll_seconds=5, clock=FastClock())
@@ -241,7 +241,7 @@ def test_before_velero_goes_every_restore_is_deleted_and_released():
 
 
 def test_a_restore_velero_does_not_release_stops_the_uninstall_and_is_named():
-    from components.backup import delete_restores
+    from ops.hooks import delete_restores
 
     with pytest.raises(TimeoutError, match="restore stuck"):
         delete_restores(FakeCustomObjects(["stuck"], released_after=None), timeout_seconds=30, poll_seconds=5,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from stacks.platform import runner_project
+from stacks.cloud import runner_project
 from tests.conftest import run_stack
 
 PROJECT = "aws:codebuild/project:Project"

@@ -8,7 +8,7 @@ import io
 import boto3
 import pytest
 
-from components import leftovers
+from ops import leftovers
 from ops import teardown
 from tests.conftest import FastClock
 

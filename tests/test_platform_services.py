@@ -315,9 +315,14 @@ def test_cluster_autoscaler_discovers_this_cluster_with_a_matching_image(any_sta
     assert chart["awsRegion"] == "us-east-1" and chart["cloudProvider"] == "aws"
     assert chart["image"] == {"tag": "v1.36.0"}
     role = any_stack.one("aws:iam/role:Role", f"acme-{env}-cluster-autoscaler")
-    assert chart["rbac"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
-    condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
-    assert "system:serviceaccount:kube-system:cluster-autoscaler" in condition.values()
+    assert "annotations" not in chart["rbac"]["serviceAccount"]  # EKS Pod Identity, not IRSA
+    association = any_stack.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                                f"acme-{env}-cluster-autoscaler").inputs
+    assert (association["namespace"], association["serviceAccount"], association["roleArn"]) == (
+        "kube-system", "cluster-autoscaler", role.outputs["arn"])
+    statement = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "cluster-autoscaler"
 
 
 def test_cluster_autoscaler_image_follows_the_kubernetes_version():
@@ -348,7 +353,7 @@ COMPONENT_OF_RELEASE = {
     "loki": "eks-platform:logging:Loki",
     "fluent-bit": "eks-platform:logging:FluentBit",
     "ingress-nginx": "eks-platform:ingress:Ingress",
-    "metrics-server": "eks-platform:autoscaling:Autoscaling",
+    "metrics-server": "eks-platform:autoscaling:MetricsServer",
 }
 
 
@@ -360,7 +365,7 @@ def test_every_service_waits_for_the_general_nodes_and_coredns(any_stack):
     components = [r for r in any_stack.registrations if r.type.startswith("eks-platform:")
                   and r.type.split(":")[1] in ("storage", "crds", "monitoring", "logging", "ingress", "gpu",
                                                "autoscaling", "edge", "backup")]
-    assert len(components) == 11
+    assert len(components) == 12
     for component in components:
         assert component.depends_on(general) and component.depends_on(coredns), component.type
         assert not component.depends_on(gpu), component.type

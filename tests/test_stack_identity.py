@@ -55,9 +55,12 @@ def test_workload_identities_trust_only_this_accounts_cluster(stack):
     evaluation = stack_evaluation(stack)
     account, cluster = evaluation.settings.account_id, evaluation.settings.cluster_name
     pod_roles = [r for r in evaluation.of_type(ROLE) if "pods.eks.amazonaws.com" in r.inputs.get("assumeRolePolicy", "")]
-    assert len(pod_roles) >= 3  # vpc-cni, load balancer controller, Velero (and team identities)
+    assert len(pod_roles) >= 5  # vpc-cni, EBS CSI, load balancer controller, autoscaler, Velero (and teams')
     associations = {a.inputs["roleArn"]: a.inputs for a in evaluation.of_type(
         "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    associations.update({a["roleArn"]: {"namespace": "kube-system", "serviceAccount": a["serviceAccount"]}
+                         for addon in evaluation.of_type("aws:eks/addon:Addon")
+                         for a in addon.inputs.get("podIdentityAssociations", [])})
     for role in pod_roles:
         (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
         association = associations[role.outputs["arn"]]

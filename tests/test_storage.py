@@ -1,4 +1,4 @@
-"""EBS CSI driver with its own IRSA role and the default encrypted gp3 StorageClass."""
+"""EBS CSI driver with its own Pod Identity role and the default encrypted gp3 StorageClass."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ def test_ebs_csi_addon_uses_its_own_role_trusted_by_exactly_its_service_account(
     addon = any_stack.one("aws:eks/addon:Addon", f"acme-{env}-ebs-csi")
     role = any_stack.one("aws:iam/role:Role", f"acme-{env}-ebs-csi")
     assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
-    assert addon.inputs["serviceAccountRoleArn"] == role.outputs["arn"]
-    issuer = f"oidc.eks.us-east-1.amazonaws.com/id/ACME-{env.upper()}"
+    assert "serviceAccountRoleArn" not in addon.inputs  # no IRSA: the add-on's own Pod Identity association
+    assert addon.inputs["podIdentityAssociations"] == [{"roleArn": role.outputs["arn"],
+                                                        "serviceAccount": "ebs-csi-controller-sa"}]
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"] == [{
-        "Effect": "Allow",
-        "Principal": {"Federated": f"arn:aws:iam::{any_stack.settings.account_id}:oidc-provider/{issuer}"},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{issuer}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
-                                       f"{issuer}:aud": "sts.amazonaws.com"}},
-    }]
+        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {
+            "aws:SourceAccount": any_stack.settings.account_id, "aws:RequestTag/eks-cluster-name": f"acme-{env}",
+            "aws:RequestTag/kubernetes-namespace": "kube-system",
+            "aws:RequestTag/kubernetes-service-account": "ebs-csi-controller-sa"}}}]
     attachment = any_stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"acme-{env}-ebs-csi")
     assert attachment.inputs == {"role": role.outputs["name"], "policyArn": EBS_CSI_POLICY}
 

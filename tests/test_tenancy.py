@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from components.tenancy import EDIT_POLICY, PLATFORM_NAMESPACES, RESERVED_NAMESPACES
+from components.access_entries import EDIT_POLICY
+from components.tenancy import PLATFORM_NAMESPACES, RESERVED_NAMESPACES
 from tests.conftest import dev_with_teams, run_stack, stack_evaluation
 from tests.test_edge import gateway_stack
 

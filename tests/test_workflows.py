@@ -12,7 +12,7 @@ import yaml
 
 from ops.stackfiles import PROJECT_DIR
 from stacks import trust
-from stacks.platform import runner_project
+from stacks.cloud import runner_project
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
 RUNNER = "codebuild-eks-platform-{stack}-runner-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
