@@ -198,7 +198,9 @@ def ingress_dashboard() -> dict[str, Any]:
 class Ingress(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eks-platform:ingress:Ingress", name, None, opts)
-        ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self))
+        # Host ports are a privileged pod's (Pod Security baseline refuses them): only where the edge uses them.
+        ns = namespace(NAMESPACE, pulumi.ResourceOptions(parent=self),
+                       pod_security="privileged" if args.edge.mode == "host-ports" else "baseline")
         values = pulumi.Output.from_input(args.tls_certificate_arn).apply(lambda arn: controller_values(args, arn))
         self.release = release("ingress-nginx", "ingress-nginx", ns.metadata.name, values,
                                timeout_seconds=600, opts=waits_like(self, opts), delete_hooks=args.edge.after_delete,

@@ -9,7 +9,8 @@ reviewers, self-review prevented and no administrator bypass for staging and pro
 environment with no protection, so a missing one fails too. Every problem says which setting to change.
 Reads the API with `GITHUB_REPOSITORY` and `GITHUB_TOKEN` (`actions: read`).
 
-`python -m ops.gate --matrix`: every stack, in promotion order (dev, staging, prod), as a JSON matrix.
+`python -m ops.gate --matrix`: every EKS stack, in promotion order (dev, staging, prod), as a JSON matrix (a
+`target: kubeconfig` stack is never CI's to deploy).
 Needs only PyYAML (`ops/gate-requirements.txt`), so it runs before the project is installed.
 """
 
@@ -70,6 +71,10 @@ def read_stack(stack: str, project_dir: Path = STACKS_DIR) -> StackInfo:
         config = (parse(path) or {}).get("config") or {}
     except (StackFileError, AttributeError) as error:
         raise GateError(f"{path.name} cannot be read: {error}") from None
+    if config.get("eks-platform:target") == "kubeconfig":
+        raise GateError(f"{path.name} is a `target: kubeconfig` stack (a cluster of your own): CI never deploys it "
+                        "with cloud credentials; `python -m ops local up` does, on your machine or the local-target "
+                        "job")
     environment = config.get("eks-platform:environment")
     account, region = str(config.get("eks-platform:accountId", "")), config.get("aws:region")
     if not re.fullmatch(r"\d{12}", account):
@@ -79,8 +84,16 @@ def read_stack(stack: str, project_dir: Path = STACKS_DIR) -> StackInfo:
     return StackInfo(stack, environment if environment in ENVIRONMENTS else "prod", account, region)
 
 
+def _is_local(stack: str, project_dir: Path) -> bool:
+    try:
+        config = (parse(project_dir / f"Pulumi.{stack}.yaml") or {}).get("config") or {}
+    except (StackFileError, AttributeError):
+        return False  # read_stack reports the broken file
+    return isinstance(config, dict) and config.get("eks-platform:target") == "kubeconfig"
+
+
 def matrix(project_dir: Path = STACKS_DIR, backend: str | None = None) -> dict[str, Any]:
-    stacks = sorted((read_stack(s, project_dir) for s in stack_names(project_dir)),
+    stacks = sorted((read_stack(s, project_dir) for s in stack_names(project_dir) if not _is_local(s, project_dir)),
                     key=lambda s: (ENVIRONMENTS.index(s.environment), s.stack))
     return {"include": [s.outputs(backend) for s in stacks]}
 

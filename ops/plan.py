@@ -18,6 +18,7 @@ from pulumi.runtime import rpc
 
 from ops.engine import Evaluation, evaluate
 from ops.stackfiles import STACKS_DIR, StackFileError, account_sharing_warnings, read_stack_config
+from stacks.local import DISTRIBUTIONS, NOT_RUN, node_network
 from stacks.rules import capacity_warnings, delivery_warnings, naming_warnings
 
 
@@ -60,8 +61,38 @@ def summary(evaluation: Evaluation, raw: dict[str, Any]) -> list[str]:
     def mark(*paths: str) -> str:
         return FROM_FILE if any(_set_in(raw, p) for p in paths) else " "
 
-    lines = [f"Resolved configuration ({FROM_FILE} = set in the stack file, else the {cfg.environment} profile's):",
-             f" {mark('environment')} environment {cfg.environment}, region {settings.region}, account "
+    lines = [f"Resolved configuration ({FROM_FILE} = set in the stack file, else the {cfg.environment} profile's):"]
+    if settings.is_local:
+        lines += _local_summary(cfg, mark)
+    else:
+        lines += _eks_summary(settings, mark)
+    published = ("published to " + ",".join(cfg.grafana.allowed_cidrs) if cfg.grafana.allowed_cidrs else "private") \
+        if not settings.is_local else f"at {evaluation.outputs.get('grafanaUrl')}"
+    storage = "on its volume" if settings.is_local else "in S3"
+    lines += [
+        f" {mark('monitoring')} Prometheus x{services.prometheus_replicas}, {cfg.monitoring.prometheus_retention}, "
+        f"{cfg.monitoring.prometheus_storage_gib} GiB; Alertmanager x{services.alertmanager_replicas}; Grafana {published}",
+        f" {mark('logging')} Loki {services.loki_mode} x{services.loki_replicas} {storage}, "
+        f"{cfg.logging.retention_days} days" + ("" if settings.is_local else
+                                               f"; backups {cfg.backup.schedule}, {cfg.backup.retention_days} days"),
+        f" {mark('ingress')} edge {cfg.ingress.controller}"
+        + (f" x{services.ingress_replicas}" if settings.is_local else
+           f" ({cfg.ingress.scheme}) x{services.ingress_replicas}; DNS {'below ' + cfg.dns.zone_name if cfg.dns else 'none'}"),
+        f" {mark('alerting', 'slackWebhookUrl')} alerts: {evaluation.outputs.get('alertDelivery')}"
+        f"{', heartbeat' if cfg.alerting.heartbeat_url else ', no heartbeat'}",
+    ]
+    for team, config in cfg.teams.items():
+        quota = ", ".join(f"{k} {v}" for k, v in config.quota.model_dump(by_alias=True).items() if v is not None)
+        lines.append(f" {FROM_FILE} team {team}: {', '.join(config.namespaces)}; quota {quota} (split across its "
+                     "namespaces)")
+    for release in cfg.releases:
+        lines.append(f" {FROM_FILE} release {release}: values laid over the platform's")
+    return lines
+
+
+def _eks_summary(settings: Any, mark: Any) -> list[str]:
+    cfg = settings.config
+    lines = [f" {mark('environment')} environment {cfg.environment}, region {settings.region}, account "
              f"{settings.account_id}, cluster {cfg.cluster_name}, Kubernetes {cfg.kubernetes_version}"
              f"{mark('kubernetesVersion').strip()}",
              f" {mark('network')} network {cfg.network.cidr}, {cfg.network.availability_zones} zones, NAT "
@@ -75,24 +106,17 @@ def summary(evaluation: Evaluation, raw: dict[str, Any]) -> list[str]:
                      f" min/desired/max {group.min_size}/{group.desired_size}/{group.max_size}"
                      f" disk {group.disk_size_gib} GiB{mark(base + '.diskSizeGiB').strip()}"
                      f"{' GPU (tainted nvidia.com/gpu)' if group.gpu else ''} labels {labels} taints {taints}")
-    published = "published to " + ",".join(cfg.grafana.allowed_cidrs) if cfg.grafana.allowed_cidrs else "private"
-    lines += [
-        f" {mark('monitoring')} Prometheus x{services.prometheus_replicas}, {cfg.monitoring.prometheus_retention}, "
-        f"{cfg.monitoring.prometheus_storage_gib} GiB; Alertmanager x{services.alertmanager_replicas}; Grafana {published}",
-        f" {mark('logging')} Loki {services.loki_mode} x{services.loki_replicas}, {cfg.logging.retention_days} days; "
-        f"backups {cfg.backup.schedule}, {cfg.backup.retention_days} days",
-        f" {mark('ingress')} edge {cfg.ingress.controller} ({cfg.ingress.scheme}) x{services.ingress_replicas}; "
-        f"DNS {'below ' + cfg.dns.zone_name if cfg.dns else 'none'}",
-        f" {mark('alerting', 'slackWebhookUrl')} alerts: {evaluation.outputs.get('alertDelivery')}"
-        f"{', heartbeat' if cfg.alerting.heartbeat_url else ', no heartbeat'}",
-    ]
-    for team, config in cfg.teams.items():
-        quota = ", ".join(f"{k} {v}" for k, v in config.quota.model_dump(by_alias=True).items() if v is not None)
-        lines.append(f" {FROM_FILE} team {team}: {', '.join(config.namespaces)}; quota {quota} (split across its "
-                     "namespaces)")
-    for release in cfg.releases:
-        lines.append(f" {FROM_FILE} release {release}: values laid over the platform's")
     return lines
+
+
+def _local_summary(cfg: Any, mark: Any) -> list[str]:
+    kubeconfig = cfg.kubeconfig
+    distribution = DISTRIBUTIONS[kubeconfig.distribution]
+    return [f" {mark('target', 'kubeconfig')} target kubeconfig: context {kubeconfig.context}, "
+            f"{kubeconfig.distribution}{mark('kubeconfig.distribution').strip()}; no AWS provider or resource",
+            f" {mark('kubeconfig')} storage class {distribution.storage_class}; edge reached through "
+            f"{distribution.reach}; node network {node_network(kubeconfig.distribution, kubeconfig.node_cidr)}",
+            f"   not run here: {'; '.join(NOT_RUN)}"]
 
 
 def render(evaluation: Evaluation, raw: dict[str, Any] | None = None) -> str:
@@ -180,12 +204,16 @@ def main(stack: str, out: TextIO, err: TextIO, project_dir: Path = STACKS_DIR, c
         print("", file=out)
         print(f"Since {previous}:", file=out)
         print("\n".join(f"  {line}" for line in diff(before, as_json(evaluation))), file=out)
-    for warning in [*account_sharing_warnings(evaluation.settings, project_dir),
-                    *capacity_warnings(evaluation.settings.config), *delivery_warnings(evaluation.settings.config),
-                    *naming_warnings(evaluation.settings.stack, evaluation.settings.config.environment),
-                    *default_warnings(evaluation.settings.config, raw)]:
+    settings = evaluation.settings
+    warnings = naming_warnings(settings.stack, settings.config.environment)
+    if not settings.is_local:
+        warnings = [*account_sharing_warnings(settings, project_dir), *capacity_warnings(settings.config),
+                    *delivery_warnings(settings.config), *warnings, *default_warnings(settings.config, raw)]
+    for warning in warnings:
         print(f"warning: {warning}", file=err)
-    if cost:
+    if cost and settings.is_local:
+        print("\nCost: none on AWS (a cluster of your own)", file=out)
+    elif cost:
         from ops import cost as costs
 
         print("", file=out)

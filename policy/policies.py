@@ -26,7 +26,7 @@ from pulumi_policy import (
 )
 
 LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = ("dev", "staging", "prod", "local")
 STACK_FILES = Path(__file__).resolve().parent.parent  # the project beside the pack
 DEFAULT_CONFIG = {"requiredTags": ["platform", "environment", "stack", "cluster"]}
 _PROD_SCHEMA = PolicyConfigSchema(properties={"environment": {"type": "string", "enum": list(ENVIRONMENTS)}})

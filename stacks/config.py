@@ -24,6 +24,7 @@ from components.helm import deep_merge
 
 from stacks import rules, trust
 from stacks.problems import MISSING, ConfigError, Problem
+from stacks.local import LOCAL_KUBERNETES_VERSION
 from stacks.profiles import LOCAL_ENVIRONMENT, PROFILES, Profile
 from stacks.schema import (EKS_ONLY, KUBECONFIG_ONLY, NESTED_SECRETS, SECRET_KEYS, SECRET_PATHS, TARGETS,
                            TEAM_WEBHOOK, LocalConfig, NodeGroupConfig, NodeGroupName, PlatformConfig, TeamConfig)
@@ -51,6 +52,11 @@ class Settings:
     def is_local(self) -> bool:
         """A stack on a cluster of one's own (`target: kubeconfig`): no AWS provider, no `aws:*` resource."""
         return self.config.target == "kubeconfig"
+
+    @property
+    def kubernetes_version(self) -> str:
+        """The cluster's Kubernetes minor: EKS's, or the local node image's."""
+        return LOCAL_KUBERNETES_VERSION if self.is_local else self.config.kubernetes_version
 
     @property
     def cluster_name(self) -> str:
@@ -431,7 +437,7 @@ def load(stack: str, raw: dict[str, Any], region: Any, secret_keys: Collection[s
     if target not in TARGETS:
         problems.append(Problem("target", target, f"must be one of: {', '.join(TARGETS)} (eks: an EKS cluster the "
                                                   "stack creates; kubeconfig: a cluster of your own, e.g. kind)"))
-        target = "eks"
+        target, raw = "eks", {k: v for k, v in raw.items() if k != "target"}
     local = target == "kubeconfig"
     if local:
         raw, misplaced = _without(raw, EKS_ONLY, "means something on EKS only ({why}); remove it from a "

@@ -21,6 +21,7 @@ from components.tenancy import RoleBindingAccess
 if TYPE_CHECKING:
     from stacks.config import Settings
 
+LOCAL_KUBERNETES_VERSION = "1.36"  # the minor of local/kind.yaml's node image
 LOCAL_HOSTS = "localtest.me"  # every name below it resolves to 127.0.0.1
 INGRESS_NODE_LABEL = {"ingress-ready": "true"}  # kind's convention, set by local/kind.yaml
 MINIKUBE_NODE_PORTS = {"http": 30080, "https": 30443}

@@ -119,7 +119,7 @@ def render_stack(evaluation: Evaluation) -> dict[str, Rendered]:
 
 
 def _render_stack(evaluation: Evaluation) -> dict[str, Rendered]:
-    version = evaluation.settings.config.kubernetes_version
+    version = evaluation.settings.kubernetes_version
     rendered = {}
     for registration in evaluation.of_type(RELEASE):
         inputs = reveal(registration.inputs)

@@ -30,6 +30,7 @@ MODES = {
     "prod-published-slack-1.35": {"kubernetesVersion": "1.35", "slackWebhookUrl": "https://hooks.slack.com/services/T/B/C",
                                   "grafana": {"allowedCidrs": ["198.51.100.0/24"]}, "ingress": {"scheme": "internal"}},
     "staging-gateway": {"ingress": {"controller": "gateway"}},
+    "local": {},
     "dev-no-gpu-1.32": {"kubernetesVersion": "1.32", "upgradePolicy": "EXTENDED", "nodeGroups": {"general": {"minSize": 1}}},
 }
 # Containers whose memory grows with the data they hold: no memory limit by design (an OOM kill loses data).
@@ -66,11 +67,15 @@ def namespace_levels(mode: str) -> dict[str, str]:
 # ---- the render itself ---------------------------------------------------------------------------
 
 def test_every_release_renders_and_its_objects_are_valid_for_the_clusters_version(mode):
-    version = evaluation(mode).settings.config.kubernetes_version
+    version = evaluation(mode).settings.kubernetes_version
     releases = rendered(mode)
     edge = "envoy-gateway" if "gateway" in mode else "ingress-nginx"
-    assert set(releases) >= {"kube-prometheus-stack", "loki", "fluent-bit", edge, "metrics-server",
-                             "cluster-autoscaler", "aws-load-balancer-controller", "velero"}
+    in_cluster = {"kube-prometheus-stack", "loki", "fluent-bit", edge, "metrics-server"}
+    eks_only = {"cluster-autoscaler", "aws-load-balancer-controller", "velero"}
+    if evaluation(mode).settings.is_local:
+        assert set(releases) == in_cluster
+    else:
+        assert set(releases) >= in_cluster | eks_only
     for release in releases.values():
         assert release.objects, release.release
         for obj in release.objects:
@@ -87,7 +92,8 @@ def test_kube_prometheus_stack_does_not_install_crds(mode):
 def test_pods_satisfy_the_pod_security_level_their_namespace_enforces(mode):
     levels = namespace_levels(mode)
     assert levels["logging"] == "baseline"
-    assert levels["envoy-gateway-system" if "gateway" in mode else "ingress-nginx"] == "baseline"
+    edge = "envoy-gateway-system" if "gateway" in mode else "ingress-nginx"
+    assert levels[edge] == ("privileged" if mode == "local" else "baseline")  # kind's edge takes host ports
     for workload in workloads(mode):
         namespace = workload["metadata"]["namespace"]
         level = levels.get(namespace, "privileged")
@@ -231,7 +237,7 @@ def test_every_node_label_a_rule_matches_is_exported_by_kube_state_metrics(mode)
                 for entry in allowlist for label in entry.split("=", 1)[1].strip("[]").split(",")}
     matched = {m for r in every_rule(mode) for m in re.findall(r"kube_node_labels\{([a-z0-9_]+)=", r["expr"])}
     assert matched <= exported, f"rules match labels kube-state-metrics never exports: {matched - exported}"
-    if any(g.gpu for g in evaluation(mode).settings.config.node_groups.values()):
+    if any(g.gpu for g in getattr(evaluation(mode).settings.config, "node_groups", {}).values()):
         assert "label_nvidia_com_gpu_present" in matched
         assert allowlist == [f"nodes=[{','.join(NODE_LABELS_FOR_METRICS)}]"]
 
@@ -267,6 +273,9 @@ def test_statefulset_volumes_go_with_their_workload_except_in_prod(mode):
         if statefulset["spec"].get("volumeClaimTemplates"):
             policy = statefulset["spec"].get("persistentVolumeClaimRetentionPolicy", {})
             assert policy.get("whenDeleted", "Retain") == expected, statefulset["metadata"]["name"]
+    if evaluation(mode).settings.is_local:  # the cluster's own class: its claims' volumes go with them
+        assert not evaluation(mode).of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+        return
     storage_class = evaluation(mode).one("kubernetes:storage.k8s.io/v1:StorageClass").inputs
     assert storage_class["reclaimPolicy"] == expected
     assert "kubernetes.io/cluster/" in storage_class["parameters"]["tagSpecification_1"]
@@ -302,7 +311,8 @@ def test_the_ingress_webhook_fails_closed_where_the_controller_is_highly_availab
 
 def test_grafana_keeps_its_database_on_a_volume(mode):
     grafana = values(evaluation(mode), "kube-prometheus-stack")["grafana"]
-    assert grafana["persistence"] == {"enabled": True, "type": "pvc", "storageClassName": "gp3",
+    storage_class = "standard" if evaluation(mode).settings.is_local else "gp3"
+    assert grafana["persistence"] == {"enabled": True, "type": "pvc", "storageClassName": storage_class,
                                       "accessModes": ["ReadWriteOnce"], "size": "10Gi"}
     assert grafana["deploymentStrategy"] == {"type": "Recreate"}
 

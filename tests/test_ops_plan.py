@@ -50,7 +50,7 @@ def test_plan_command_line_unknown_stack():
     result = subprocess.run([sys.executable, "-m", "ops", "plan", "nope"], cwd=PROJECT_DIR,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "no stack file Pulumi.nope.yaml; stacks here: dev, prod, staging" in result.stderr
+    assert "no stack file Pulumi.nope.yaml; stacks here: dev, local, prod, staging" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -12,10 +12,10 @@ from tests.conftest import STACKS
 
 
 def test_every_environment_has_a_stack_file():
-    assert stack_names() == sorted(STACKS)
+    assert stack_names() == sorted([*STACKS, "local"])
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, "local"])
 def test_stack_files_select_their_profile_and_hold_only_known_keys(stack):
     settings = load_settings(stack)
     assert settings.config.environment == settings.profile.name == stack
