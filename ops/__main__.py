@@ -10,7 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from ops import bootstrap, cleanup, errors, helm_storage, init_stack, plan, preflight, teardown, upgrade_plan, validate
+from ops import (bootstrap, cleanup, errors, helm_storage, init_stack, local, plan, preflight, teardown, upgrade_plan,
+                 validate)
+from ops.stackfiles import is_local_stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     upgrade = commands.add_parser("upgrade-plan", help="the ordered, checked plan for a Kubernetes minor upgrade")
     upgrade.add_argument("--stack", required=True)
     upgrade.add_argument("--to", required=True, help="the next minor, e.g. 1.36")
+    on_laptop = commands.add_parser("local", help="the platform on a kind cluster of your own (the local stack)")
+    on_laptop.add_argument("action", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     if args.command == "plan":
         if args.stack and args.stack_option and args.stack != args.stack_option:
@@ -78,7 +82,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+EKS_ONLY_COMMANDS = ("upgrade-plan", "helm-storage", "teardown", "cleanup", "preflight", "bootstrap")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command in EKS_ONLY_COMMANDS:
+        for stack in getattr(args, "stacks", None) or [getattr(args, "stack", None)]:
+            if stack and is_local_stack(stack):
+                print(f"error: {args.command} is for EKS stacks; Pulumi.{stack}.yaml has target: kubeconfig (a "
+                      "cluster of your own: python -m ops local up|down|status, python -m ops validate)",
+                      file=sys.stderr)
+                return 2
+    if args.command == "local":
+        return local.main(args.action, sys.stdout, sys.stderr)
     if args.command == "init-stack":
         return init_stack.main(args.name, args.environment, args.region, args.account_id, sys.stdout, sys.stderr)
     if args.command == "upgrade-plan":

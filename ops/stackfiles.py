@@ -55,6 +55,15 @@ def load_settings(stack: str, project_dir: Path = STACKS_DIR) -> Settings:
     return load_raw(stack, raw_config(read_stack_config(stack, project_dir)))
 
 
+def is_local_stack(stack: str, project_dir: Path = STACKS_DIR) -> bool:
+    """Whether `Pulumi.<stack>.yaml` says `target: kubeconfig` (False when it cannot be read: the command reports
+    that itself)."""
+    try:
+        return read_stack_config(stack, project_dir).get("eks-platform:target") == "kubeconfig"
+    except (FileNotFoundError, StackFileError):
+        return False
+
+
 def settings_or_report(stack: str, err: TextIO, project_dir: Path = STACKS_DIR) -> Settings | None:
     """A stack's settings for an `ops` command, or None after writing why not (a missing or broken file,
     or every configuration problem) to `err`: never a traceback for a user's mistake."""

@@ -1,16 +1,18 @@
 """`python -m ops validate --stack S [--wait DURATION]`: is the deployed cluster healthy? (like
-`kops validate cluster`).
+`kops validate cluster`), on EKS and on a cluster of one's own (`target: kubeconfig`).
 
-AWS side: the EKS cluster and its add-ons ACTIVE, every node group ACTIVE. Kubernetes side (through
-the cluster's API with `aws eks get-token` credentials): each node group's nodes Ready at its desired
-size, the platform's Deployments, StatefulSets and DaemonSets fully available, and alerting alive: the
-always-firing Watchdog reaches Alertmanager and Alertmanager has failed no notification of the
-integrations the stack configures (Slack, the heartbeat webhook). With `--wait`, checks repeat until all
-pass or the time is up. Prints a table; the exit code says whether all passed.
+AWS side (EKS only): the EKS cluster and its add-ons ACTIVE, every node group ACTIVE. Kubernetes side
+(through the cluster's API with `aws eks get-token` credentials, or the stack's kubeconfig context): each node
+group's nodes Ready at its desired size (every node Ready), the platform's Deployments, StatefulSets and
+DaemonSets fully available, alerting alive (the always-firing Watchdog reaches Alertmanager, which has failed
+no notification of the integrations the stack configures), and the end-to-end probes of `ops.probes` (names
+resolve from a restricted pod, its line reaches Loki, the public name serves a valid certificate). With
+`--wait`, checks repeat until all pass or the time is up. Prints a table; the exit code says whether all passed.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -22,15 +24,16 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from ops import cluster_access
-from components.monitoring import NAMESPACE as MONITORING, RELEASE as MONITORING_RELEASE
+from components.monitoring import LOKI_TENANT_HEADER
 from components.tenancy import RESERVED_NAMESPACES
+from ops.probes import Probes
 from ops.stackfiles import StackFileError, load_settings
 from stacks.config import Settings
 from stacks.problems import ConfigError
+from stacks.rules import base_domain
 
 PLATFORM_NAMESPACES = tuple(ns for ns in RESERVED_NAMESPACES if ns not in ("default", "kube-public", "kube-node-lease"))
 NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
-ALERTMANAGER = f"{MONITORING_RELEASE}-alertmanager:http-web"  # the Service and port the API server proxies to
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Row:
     name: str
     ok: bool
     detail: str
+    applicable: bool = True
 
 
 @dataclass
@@ -58,17 +62,79 @@ class KubernetesApi(Protocol):
         """Deployments, StatefulSets and DaemonSets of these namespaces with desired and ready counts."""
 
     def alertmanager(self, path: str) -> str:
-        """GET `path` of Alertmanager's HTTP API, through the API server's service proxy."""
+        """GET `path` of Alertmanager's HTTP API (by port-forward)."""
+
+    def run_job(self, namespace: dict, job: dict, timeout_seconds: float) -> tuple[str, str]: ...
+
+    def loki(self, path: str, tenant: str) -> str: ...
+
+
+ALERTMANAGER_PODS = ("monitoring", "app.kubernetes.io/name=alertmanager", 9093)
+LOKI_GATEWAY_PODS = ("logging", "app.kubernetes.io/name=loki,app.kubernetes.io/component=gateway", 8080)
+
+
+def http_get(sock, path: str, headers: dict[str, str] | None = None) -> str:
+    """GET `/path` over an open stream (a port-forward's socket); an HTTP error status is raised."""
+    connection = http.client.HTTPConnection("localhost")
+    connection.sock = sock
+    try:
+        connection.request("GET", f"/{path}", headers=headers or {})
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    if response.status >= 400:
+        raise ConnectionError(f"HTTP {response.status} {response.reason}: {body[:200]}")
+    return body
 
 
 class ClusterApi:
-    """The Kubernetes API of an EKS cluster, authenticated like the stack's kubeconfig (aws eks get-token)."""
+    """The Kubernetes API of the stack's cluster through a `kubernetes.client.ApiClient`."""
 
-    def __init__(self, cluster: dict, region: str):
+    def __init__(self, api_client):
         from kubernetes import client
 
-        api_client = cluster_access.api_client(cluster, region)
-        self.core, self.apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+        self.core, self.apps, self.batch = (client.CoreV1Api(api_client), client.AppsV1Api(api_client),
+                                            client.BatchV1Api(api_client))
+
+    def _forwarded_get(self, pods: tuple[str, str, int], path: str, headers: dict[str, str] | None = None) -> str:
+        from kubernetes.stream import portforward
+
+        namespace, selector, port = pods
+        running = [p for p in self.core.list_namespaced_pod(namespace, label_selector=selector).items
+                   if p.status.phase == "Running"]
+        if not running:
+            raise ConnectionError(f"no running pod {selector} in {namespace}")
+        forward = portforward(self.core.connect_get_namespaced_pod_portforward, running[0].metadata.name,
+                              namespace, ports=str(port))
+        try:
+            return http_get(forward.socket(port), path, headers)
+        finally:
+            forward.close()
+
+    def alertmanager(self, path):
+        return self._forwarded_get(ALERTMANAGER_PODS, path)
+
+    def loki(self, path, tenant):
+        return self._forwarded_get(LOKI_GATEWAY_PODS, path, {LOKI_TENANT_HEADER: tenant})
+
+    def run_job(self, namespace, job, timeout_seconds):
+        name, ns = job["metadata"]["name"], namespace["metadata"]["name"]
+        self.core.create_namespace(namespace)
+        try:
+            self.batch.create_namespaced_job(ns, job)
+            deadline, phase = time.monotonic() + timeout_seconds, "Timeout"
+            while time.monotonic() < deadline:
+                status = self.batch.read_namespaced_job_status(name, ns).status
+                if status.succeeded or status.failed:
+                    phase = "Succeeded" if status.succeeded else "Failed"
+                    break
+                time.sleep(2)
+            pods = self.core.list_namespaced_pod(ns, label_selector=f"job-name={name}").items
+            logs = self.core.read_namespaced_pod_log(pods[0].metadata.name, ns) if pods else ""
+            return phase, logs
+        finally:
+            self.core.delete_namespace(ns, propagation_policy="Background")
 
     def nodes(self):
         return [(n.metadata.name, n.metadata.labels or {},
@@ -86,9 +152,6 @@ class ClusterApi:
                 found.append(Workload("DaemonSet", ns, ds.metadata.name, ds.status.desired_number_scheduled or 0,
                                       ds.status.number_available or 0))
         return found
-
-    def alertmanager(self, path):
-        return self.core.connect_get_namespaced_service_proxy_with_path(ALERTMANAGER, MONITORING, path)
 
 
 def aws_rows(settings: Settings, eks) -> tuple[list[Row], dict | None, dict[str, int]]:
@@ -134,8 +197,8 @@ def alerting_rows(api: KubernetesApi, integrations: tuple[str, ...]) -> list[Row
     try:
         watchdog = json.loads(api.alertmanager('api/v2/alerts?filter=alertname%3D%22Watchdog%22'))
         metrics = api.alertmanager("metrics")
-    except Exception as error:  # the proxy's errors are the Kubernetes client's, whatever the cause
-        return [Row("alerting", "Alertmanager", False, f"unreachable through the API server: {error}")]
+    except Exception as error:  # the port-forward's errors are the Kubernetes client's, whatever the cause
+        return [Row("alerting", "Alertmanager", False, f"unreachable by port-forward: {error}")]
     rows = [Row("alerting", "Watchdog", bool(watchdog),
                 "firing" if watchdog else "not firing: Prometheus does not evaluate rules or cannot reach Alertmanager")]
     failed: dict[str, float] = {}
@@ -166,40 +229,77 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-def validate(settings: Settings, session: boto3.session.Session, api_for: Callable[[dict], KubernetesApi],
+def public_host(settings: Settings) -> str | None:
+    """The edge's public name a client would use first: Grafana's when published, else the base domain."""
+    dns = None if settings.is_local else settings.config.dns
+    if dns is None:
+        return None
+    base = base_domain(dns)
+    return f"grafana.{base}" if settings.config.grafana.allowed_cidrs else base
+
+
+def probe_rows(probes: Probes) -> list[Row]:
+    return [Row("probe", r.name, r.ok, r.detail, r.applicable) for r in probes.results()]
+
+
+def validate(settings: Settings, session: boto3.session.Session | None, api_for: Callable[[dict | None], KubernetesApi],
              wait_seconds: int = 0, sleep: Callable[[float], None] = time.sleep,
-             clock: Callable[[], float] = time.monotonic, interval: float = 15) -> list[Row]:
-    eks = session.client("eks", region_name=settings.region)
+             clock: Callable[[], float] = time.monotonic, interval: float = 15,
+             probes_for: Callable[[KubernetesApi], Probes] | None = None) -> list[Row]:
+    """The checks of the module docstring; `api_for` makes the Kubernetes API of the EKS cluster described (None:
+    the stack's kubeconfig context)."""
+    probes_for = probes_for or (lambda api: Probes(api, public_host(settings)))
+    eks = None if settings.is_local else session.client("eks", region_name=settings.region)
     deadline = clock() + wait_seconds
+    probes: Probes | None = None
     while True:
-        rows, cluster, desired = aws_rows(settings, eks)
-        if cluster is not None and cluster["status"] == "ACTIVE":
+        if eks is None:
+            rows, cluster, desired, reachable = [], None, {}, True
+        else:
+            rows, cluster, desired = aws_rows(settings, eks)
+            reachable = cluster is not None and cluster["status"] == "ACTIVE"
+        if reachable:
             api = api_for(cluster)
             rows += kubernetes_rows(api, desired)
-            if settings.config.in_cluster_layer:
+            if settings.is_local or settings.config.in_cluster_layer:
                 rows += alerting_rows(api, configured_integrations(settings))
+                probes = probes or probes_for(api)
+                rows += probe_rows(probes)
         if all(r.ok for r in rows) or clock() >= deadline:
             return rows
         sleep(interval)
 
 
+def _context_client(context: str):
+    from kubernetes import config
+
+    return config.new_client_from_config(context=context)
+
+
 def render(rows: list[Row]) -> str:
     width = max(len(f"{r.kind} {r.name}") for r in rows)
-    lines = [f"{'OK' if r.ok else 'FAIL':<5}{(r.kind + ' ' + r.name):<{width + 2}}{r.detail}" for r in rows]
+    lines = [f"{'N/A' if not r.applicable else 'OK' if r.ok else 'FAIL':<5}{(r.kind + ' ' + r.name):<{width + 2}}"
+             f"{r.detail}" for r in rows]
     failed = sum(not r.ok for r in rows)
-    lines.append(f"cluster {'is' if not failed else 'is NOT'} ready: {len(rows) - failed} passed, {failed} failed")
+    skipped = sum(not r.applicable for r in rows)
+    lines.append(f"cluster {'is' if not failed else 'is NOT'} ready: {len(rows) - failed - skipped} passed, "
+                 f"{failed} failed" + (f", {skipped} not applicable" if skipped else ""))
     return "\n".join(lines)
 
 
 def main(stack: str, wait: str | None, out: TextIO, err: TextIO, session: boto3.session.Session | None = None,
-         api_for: Callable[[dict], KubernetesApi] | None = None) -> int:
+         api_for: Callable[[dict], KubernetesApi] | None = None,
+         probes_for: Callable[[KubernetesApi], Probes] | None = None) -> int:
     try:
         settings = load_settings(stack)
         wait_seconds = parse_duration(wait) if wait else 0
     except (FileNotFoundError, StackFileError, ConfigError, ValueError) as error:
         print(f"error: {error}", file=err)
         return 2
-    rows = validate(settings, session or boto3.session.Session(),
-                    api_for or (lambda cluster: ClusterApi(cluster, settings.region)), wait_seconds)
+    if api_for is None:
+        api_for = (lambda _: ClusterApi(_context_client(settings.config.kubeconfig.context))) if settings.is_local \
+            else (lambda cluster: ClusterApi(cluster_access.api_client(cluster, settings.region)))
+    rows = validate(settings, None if settings.is_local else session or boto3.session.Session(), api_for,
+                    wait_seconds, probes_for=probes_for)
     print(render(rows), file=out)
     return 0 if all(r.ok for r in rows) else 1

@@ -13,6 +13,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from ops import validate
+from ops.probes import Probes
 from ops.validate import Workload
 from stacks.config import load
 from tests.conftest import HEARTBEAT, SILENT_BY_CHOICE
@@ -53,12 +54,41 @@ def notification_metrics(**failed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def loki_answer(*lines: str) -> str:
+    """Loki 3's `query_range` answer (a streams result) holding `lines`."""
+    return json.dumps({"status": "success", "data": {"resultType": "streams", "result": [
+        {"stream": {"namespace": "probe"}, "values": [[str(1_700_000_000_000_000_000 + i), line]
+                                                      for i, line in enumerate(lines)]}] if lines else []}})
+
+
 class FakeKubernetes:
-    def __init__(self, nodes, workloads, watchdog=WATCHDOG, metrics=None):
+    """The Kubernetes API as `ops validate` uses it; the probe Job prints what a healthy cluster's would and
+    Loki finds its line, unless a test says otherwise."""
+
+    def __init__(self, nodes, workloads, watchdog=WATCHDOG, metrics=None, job=None, loki=None):
         self._nodes, self._workloads = nodes, workloads
         self._alertmanager = {"api/v2/alerts?filter=alertname%3D%22Watchdog%22": json.dumps(watchdog),
                               "metrics": metrics or notification_metrics()}
         self.calls = 0
+        self.jobs: list[tuple[dict, dict]] = []
+        self.loki_calls: list[tuple[str, str]] = []
+        self._job, self._loki = job, loki
+
+    def run_job(self, namespace, job, timeout_seconds):
+        self.jobs.append((namespace, job))
+        if self._job is not None:
+            return self._job
+        nonce = job["spec"]["template"]["spec"]["containers"][0]["command"][2].rsplit(" ", 1)[1]
+        return "Succeeded", f"cluster-dns-ok\nexternal-dns-ok\neks-platform-probe {nonce}\n"
+
+    def loki(self, path, tenant):
+        self.loki_calls.append((path, tenant))
+        if isinstance(self._loki, Exception):
+            raise self._loki
+        if self._loki is not None:
+            return self._loki
+        nonce = self.jobs[-1][0]["metadata"]["name"].rsplit("-", 1)[1]
+        return loki_answer(f"eks-platform-probe {nonce}")
 
     def alertmanager(self, path):
         if isinstance(self._alertmanager, Exception):
@@ -122,7 +152,7 @@ def test_every_problem_shows_in_the_table(cluster):
                       ("nodes", "all"): "not Ready: n1", ("StatefulSet", "logging/loki-write"): "1/3 available"}
     table = validate.render(rows)
     assert "FAIL coredns" not in table and "FAIL add-on coredns" in table
-    assert table.endswith("cluster is NOT ready: 8 passed, 4 failed")
+    assert table.endswith("cluster is NOT ready: 10 passed, 4 failed, 1 not applicable")
 
 
 def test_missing_cluster_fails_without_touching_kubernetes(cluster):
@@ -158,10 +188,19 @@ def test_durations():
         validate.parse_duration("ten minutes")
 
 
+def offline_probes(days: float = 80, addresses=("203.0.113.10",)):
+    """Probes whose DNS lookup and TLS handshake are answered here, not by the network."""
+    def lookup(host):
+        if not addresses:
+            raise OSError("Name or service not known")
+        return list(addresses)
+    return lambda api, host="prod.example.com": Probes(api, host, tls_days=lambda h: days, lookup=lookup)
+
+
 def test_command_reports_and_exits(cluster):
     out, err = io.StringIO(), io.StringIO()
     code = validate.main("prod", None, out, err, session=AddonSession(HEALTHY_ADDONS),
-                         api_for=lambda c: FakeKubernetes(READY_NODES, READY_WORKLOADS))
+                         api_for=lambda c: FakeKubernetes(READY_NODES, READY_WORKLOADS), probes_for=offline_probes())
     assert code == 0 and "cluster is ready" in out.getvalue()
     assert validate.main("prod", "soon", out, err) == 2 and "--wait takes a duration" in err.getvalue()
 
