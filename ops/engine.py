@@ -9,6 +9,8 @@ shape the SDK expects, resource references included, so code that reads them run
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.metadata
 import inspect
 import json
 import logging
@@ -30,6 +32,47 @@ from stacks.config import Settings, as_pulumi_config_value, load_raw, read_pulum
 from stacks.platform import build
 from stacks.problems import ConfigError
 from stacks.secure import SecureMap, SecureValue
+
+# The Pulumi SDK's private names this evaluation depends on, each for what no public API offers. An SDK upgrade
+# that removes one fails `evaluate` (and tests/test_sdk_internals.py) with the name, never deep in a run.
+PRIVATE_SDK_NAMES = {
+    "pulumi.runtime.rpc._special_sig_key": "tells a resource reference or a secret in serialized properties",
+    "pulumi.runtime.rpc._special_resource_sig": "builds the resource references the eks components' outputs hold",
+    "pulumi.runtime.rpc._special_secret_sig": "finds secrets in registered inputs (`ops plan --json` redacts them)",
+    "pulumi.runtime.mocks._resolve_callbacks": "runs a registration's transforms, as the engine would, under mocks",
+    "pulumi.runtime.mocks.MockMonitor.ResourceRegistration": "records a registration in the stock mock monitor",
+    "pulumi.runtime.settings._get_rpc_manager": "drops the RPC state a run that stopped with an error leaves",
+    "pulumi.runtime.settings.SETTINGS": "drops the outputs a run that stopped with an error leaves",
+    "pulumi.runtime.settings.set_root_resource": "gives each evaluation a root stack of its own",
+    "pulumi.runtime.stack.run_pulumi_func": "runs the program as `pulumi up` does: waits for every registration",
+    "pulumi.runtime.sync_await._sync_await": "drives the SDK's event loop from synchronous code",
+    "pulumi.runtime.sync_await._ensure_event_loop": "the SDK's event loop, on the monitor's calls too",
+    "pulumi.runtime.config.set_all_config": "hands the stack file's config to the program as the CLI would",
+    "pulumi.runtime.config.CONFIG": "reads every config key the stack has (stacks.config.read_pulumi_config)",
+    "pulumi.runtime.config.get_config_env": "reads the config keys the CLI passes in the environment",
+}
+
+
+def missing_sdk_names(names: dict[str, str] = PRIVATE_SDK_NAMES) -> list[str]:
+    """The names of `names` this Pulumi SDK no longer has, each with what it was for."""
+    missing = []
+    for dotted, why in names.items():
+        parts = dotted.split(".")
+        for split in range(len(parts) - 1, 0, -1):
+            try:
+                found: Any = importlib.import_module(".".join(parts[:split]))
+            except ImportError:
+                continue
+            try:
+                for attribute in parts[split:]:
+                    found = getattr(found, attribute)
+            except AttributeError:
+                missing.append(f"{dotted} ({why})")
+            break
+        else:
+            missing.append(f"{dotted} ({why})")
+    return missing
+
 
 PROJECT = "eks-platform"
 ACCOUNT = "123456789012"
@@ -330,12 +373,22 @@ def _settle() -> None:
     _get_rpc_manager().clear()
 
 
+@functools.lru_cache(maxsize=1)
+def _missing_once() -> tuple[str, ...]:
+    return tuple(missing_sdk_names())
+
+
 def evaluate(stack: str, config: dict[str, Any], preview: bool = False,
              logger: logging.Logger | None = None) -> Evaluation:
     """Run the platform program for `stack` with `config` (`ns:key` -> value) under mocks.
 
     A configuration error is returned in `Evaluation.error` (with what was registered: nothing);
     any other error is raised as is."""
+    gone = _missing_once()
+    if gone:
+        raise RuntimeError(f"this Pulumi SDK ({importlib.metadata.version('pulumi')}) lacks "
+                           f"what the offline evaluation uses: {'; '.join(gone)}; pin the pulumi version of "
+                           "requirements.txt or adapt ops/engine.py")
     region = str(config.get("aws:region", "us-east-1"))
     account = str(config.get("eks-platform:accountId", ACCOUNT))
     monitor = PlatformMonitor(PlatformMocks(region, account if account.isdigit() and len(account) == 12 else ACCOUNT))

@@ -5,19 +5,23 @@ project (`.pulumi-local/state`, as `pulumi login file://...` would, for these co
 login is left alone), keeps the local stack's secrets under the passphrase provider with a passphrase file of
 its own (`.pulumi-local/passphrase`, made once, never committed), runs `pulumi up --stack local --yes`, then
 prints Grafana's URL and the command that shows its password. `down` destroys the stack and deletes the
-cluster; `status` says what exists. A missing tool is one line with the command that installs it.
+cluster; `status` says what exists. A missing tool is one line with the command that installs it. The salt
+Pulumi keeps in `Pulumi.local.yaml` for the passphrase is this machine's: it is put there for each Pulumi
+command and kept under `.pulumi-local` in between, so the committed stack file never changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence, TextIO
+from typing import Callable, Iterator, Mapping, Sequence, TextIO
 
 import yaml
 
@@ -29,6 +33,8 @@ KIND_VERSION = "v0.32.0"
 PULUMI_VERSION = "3.272.0"  # the CLI of the pinned SDK (requirements.txt)
 KIND_CONFIG = PROJECT_DIR / "local" / "kind.yaml"
 STATE = PROJECT_DIR / ".pulumi-local"
+STACK_FILE = PROJECT_DIR / f"Pulumi.{STACK}.yaml"
+SALT = re.compile(r"^encryptionsalt: (\S+)\n", re.M)
 INSTALL = {
     "docker": "install Docker Engine or Docker Desktop: https://docs.docker.com/get-docker/",
     "kind": f"go install sigs.k8s.io/kind@{KIND_VERSION} (or a release binary: "
@@ -82,6 +88,26 @@ def pulumi_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase), "PULUMI_SKIP_UPDATE_CHECK": "true"}
 
 
+@contextlib.contextmanager
+def salted(stack_file: Path | None = None) -> Iterator[None]:
+    """The passphrase's salt in the stack file while Pulumi runs, and only then: Pulumi writes `encryptionsalt`
+    into `Pulumi.local.yaml` when it creates the stack, but the salt belongs to this machine's passphrase (another
+    developer's would be refused), so it is kept beside the passphrase and the committed file stays as it is."""
+    stack_file = stack_file or STACK_FILE
+    kept = STATE / "encryptionsalt"
+    text = stack_file.read_text()
+    if kept.exists() and not SALT.search(text):
+        stack_file.write_text(text.rstrip("\n") + f"\nencryptionsalt: {kept.read_text().strip()}\n")
+    try:
+        yield
+    finally:
+        text = stack_file.read_text()
+        found = SALT.search(text)
+        if found:
+            kept.write_text(found.group(1))
+            stack_file.write_text(SALT.sub("", text))
+
+
 def _checked(runner: Runner, command: Sequence[str], env: Mapping[str, str], capture: bool = False) -> str:
     result = runner(command, env, capture)
     if result.returncode != 0:
@@ -113,12 +139,11 @@ def _stack_exists(runner: Runner, env: Mapping[str, str]) -> bool:
     return any(s.get("name") == STACK for s in json.loads(listed or "[]"))
 
 
-def grafana_lines(env: Mapping[str, str]) -> list[str]:
-    prefix = f"PULUMI_BACKEND_URL={env['PULUMI_BACKEND_URL']} PULUMI_CONFIG_PASSPHRASE_FILE=" \
-             f"{env['PULUMI_CONFIG_PASSPHRASE_FILE']}"
+def grafana_lines(context: str) -> list[str]:
     return ["Grafana: http://grafana.localtest.me (user admin)",
-            f"  password: {prefix} pulumi stack output grafanaAdminPassword --show-secrets --stack {STACK}",
-            "  or without the edge: kubectl --context kind-eks-platform -n monitoring port-forward "
+            f"  password: kubectl --context {context} -n monitoring get secret grafana-admin "
+            "-o jsonpath='{.data.admin-password}' | base64 -d",
+            f"  without the edge: kubectl --context {context} -n monitoring port-forward "
             "svc/kube-prometheus-stack-grafana 3000:80"]
 
 
@@ -131,9 +156,10 @@ def up(out: TextIO, runner: Runner = run, env: Mapping[str, str] | None = None) 
     else:
         print(f"creating kind cluster {cluster.name} from local/kind.yaml", file=out, flush=True)
         _checked(runner, ["kind", "create", "cluster", "--config", str(KIND_CONFIG), "--wait", "5m"], env)
-    _checked(runner, ["pulumi", "stack", "select", STACK, "--create", "--secrets-provider", "passphrase"], env)
-    _checked(runner, ["pulumi", "up", "--stack", STACK, "--yes"], env)
-    print("\n".join(grafana_lines(env)), file=out)
+    with salted():
+        _checked(runner, ["pulumi", "stack", "select", STACK, "--create", "--secrets-provider", "passphrase"], env)
+        _checked(runner, ["pulumi", "up", "--stack", STACK, "--yes"], env)
+    print("\n".join(grafana_lines(cluster.context)), file=out)
 
 
 def down(out: TextIO, runner: Runner = run, env: Mapping[str, str] | None = None) -> None:
@@ -142,11 +168,13 @@ def down(out: TextIO, runner: Runner = run, env: Mapping[str, str] | None = None
     env = pulumi_environment(env)
     running = cluster.name in _clusters(runner, env)
     if _stack_exists(runner, env):
-        if running:
-            _checked(runner, ["pulumi", "destroy", "--stack", STACK, "--yes"], env)
-            _checked(runner, ["pulumi", "stack", "rm", STACK, "--yes"], env)
-        else:  # nothing of it is left anywhere: its cluster is gone
-            _checked(runner, ["pulumi", "stack", "rm", STACK, "--force", "--yes"], env)
+        with salted():
+            if running:
+                _checked(runner, ["pulumi", "destroy", "--stack", STACK, "--yes"], env)
+                _checked(runner, ["pulumi", "stack", "rm", STACK, "--yes", "--preserve-config"], env)
+            else:  # nothing of it is left anywhere: its cluster is gone
+                _checked(runner, ["pulumi", "stack", "rm", STACK, "--force", "--yes", "--preserve-config"], env)
+        (STATE / "encryptionsalt").unlink(missing_ok=True)  # the next stack gets a salt of its own
         print(f"stack {STACK} removed", file=out, flush=True)
     if running:
         _checked(runner, ["kind", "delete", "cluster", "--name", cluster.name], env)
@@ -164,10 +192,11 @@ def status(out: TextIO, runner: Runner = run, env: Mapping[str, str] | None = No
           file=out)
     deployed = _stack_exists(runner, env)
     if deployed:
-        outputs = json.loads(_checked(runner, ["pulumi", "stack", "output", "--json", "--stack", STACK], env,
-                                      capture=True) or "{}")
+        with salted():
+            outputs = json.loads(_checked(runner, ["pulumi", "stack", "output", "--json", "--stack", STACK], env,
+                                          capture=True) or "{}")
         print(f"stack {STACK}: deployed, edge {outputs.get('edge', '?')}", file=out)
-        print("\n".join(grafana_lines(env)), file=out)
+        print("\n".join(grafana_lines(cluster.context)), file=out)
     else:
         print(f"stack {STACK}: not deployed (python -m ops local up)", file=out)
     return running and deployed

@@ -23,7 +23,8 @@ SCHEMA = json.loads((Path(__file__).parent / "kind_config_v1alpha4.schema.json")
 
 
 class FakeRunner:
-    """Answers the commands `ops local` runs as kind and the Pulumi CLI would, and records them."""
+    """Answers the commands `ops local` runs as kind and the Pulumi CLI would (creating the stack writes the
+    passphrase's salt into the stack file; every Pulumi command needs it there), and records them."""
 
     def __init__(self, clusters=(), stacks=(), fail: str | None = None):
         self.clusters, self.stacks, self.fail = list(clusters), list(stacks), fail
@@ -35,6 +36,11 @@ class FakeRunner:
         self.commands.append(command)
         self.environments.append(dict(env))
         line = " ".join(command)
+        stack_file = local.STACK_FILE
+        if line.startswith("pulumi stack select local --create") and "encryptionsalt" not in stack_file.read_text():
+            stack_file.write_text(stack_file.read_text() + "encryptionsalt: v1:c2FsdA==:v1:aGk=:Y2lwaGVy\n")
+        elif command[0] == "pulumi" and "stack ls" not in line:
+            assert "encryptionsalt: v1:c2FsdA==" in stack_file.read_text(), f"{line} without the salt"
         if self.fail and line.startswith(self.fail):
             return subprocess.CompletedProcess(command, 1, "", "ERROR: failed to create cluster: port 80 is taken")
         out = ""
@@ -52,6 +58,9 @@ class FakeRunner:
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "STATE", tmp_path / ".pulumi-local")
+    stack_file = tmp_path / "Pulumi.local.yaml"
+    stack_file.write_text((PROJECT_DIR / "Pulumi.local.yaml").read_text())
+    monkeypatch.setattr(local, "STACK_FILE", stack_file)
     return {"PATH": "/usr/bin", "PULUMI_CONFIG_PASSPHRASE": "from-the-shell", "PULUMI_ACCESS_TOKEN": "pul-123"}
 
 
@@ -77,7 +86,9 @@ def test_up_creates_the_kind_cluster_then_deploys_the_local_stack_to_a_file_back
     assert passphrase.parent == state and len(passphrase.read_text()) >= 32
     assert passphrase.stat().st_mode & 0o077 == 0  # the owner's only
     assert "PULUMI_CONFIG_PASSPHRASE" not in environment and "PULUMI_ACCESS_TOKEN" not in environment
-    assert "http://grafana.localtest.me" in out and "grafanaAdminPassword --show-secrets" in out
+    assert "http://grafana.localtest.me" in out and "get secret grafana-admin" in out
+    assert local.STACK_FILE.read_text() == (PROJECT_DIR / "Pulumi.local.yaml").read_text()  # the salt is kept aside
+    assert (state / "encryptionsalt").read_text() == "v1:c2FsdA==:v1:aGk=:Y2lwaGVy"
 
 
 def test_up_reuses_a_running_cluster_and_the_same_passphrase(env):
@@ -107,21 +118,26 @@ def test_every_missing_tool_is_named_with_its_install_command(env):
 
 def test_down_destroys_the_stack_before_deleting_its_cluster(env):
     runner = FakeRunner(clusters=["eks-platform"], stacks=["local"])
+    (local.STATE / "encryptionsalt").parent.mkdir(parents=True, exist_ok=True)
+    (local.STATE / "encryptionsalt").write_text("v1:c2FsdA==:v1:aGk=:Y2lwaGVy")
     assert run("down", runner, env)[0] == 0
     assert runner.commands[2:] == [["pulumi", "destroy", "--stack", "local", "--yes"],
-                                   ["pulumi", "stack", "rm", "local", "--yes"],
+                                   ["pulumi", "stack", "rm", "local", "--yes", "--preserve-config"],
                                    ["kind", "delete", "cluster", "--name", "eks-platform"]]
+    assert "encryptionsalt" not in local.STACK_FILE.read_text() and not (local.STATE / "encryptionsalt").exists()
 
 
 def test_down_without_a_cluster_forgets_the_stack_it_cannot_reach(env):
+    run("up", FakeRunner(clusters=["eks-platform"]), env)
     runner = FakeRunner(clusters=[], stacks=["local"])
     code, out, _ = run("down", runner, env)
-    assert code == 0 and ["pulumi", "stack", "rm", "local", "--force", "--yes"] in runner.commands
+    assert code == 0 and ["pulumi", "stack", "rm", "local", "--force", "--yes", "--preserve-config"] in runner.commands
     assert not [c for c in runner.commands if c[:2] in (["pulumi", "destroy"], ["kind", "delete"])]
     assert "no kind cluster eks-platform" in out
 
 
 def test_status_says_what_exists(env):
+    run("up", FakeRunner(clusters=["eks-platform"]), env)
     code, out, _ = run("status", FakeRunner(clusters=["eks-platform"], stacks=["local"]), env)
     assert code == 0 and "running (context kind-eks-platform)" in out and "deployed, edge nginx" in out
     code, out, _ = run("status", FakeRunner(), env)

@@ -185,3 +185,22 @@ def test_the_runner_labels_the_workflows_use_are_the_projects_the_stack_creates(
     assert names == {runner_project("prod"), runner_project("prod", "preview")}
     assert prod.outputs["ciRunner"] == RUNNER.format(stack="prod")
     assert prod.outputs["ciPreviewRunner"] == PREVIEW_RUNNER.format(stack="prod")
+
+
+def test_the_local_target_job_runs_the_platform_on_kind_with_no_cloud_identity():
+    from ops import local
+
+    workflow = load("local-target.yml")
+    assert set(workflow["on"]) == {"pull_request"} and workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read"} and job["runs-on"].startswith("ubuntu-")
+    text = (WORKFLOWS / "local-target.yml").read_text()
+    assert "secrets." not in text and "id-token" not in text and "aws-actions" not in text
+    (pulumi,) = steps_using(job, "pulumi/actions@")
+    assert pulumi["with"]["pulumi-version"] == local.PULUMI_VERSION
+    commands = runs(job)
+    assert [c for c in commands if "ops local" in c or "ops validate" in c] == [
+        "venv/bin/python -m ops local up", "venv/bin/python -m ops validate --stack local --wait 10m",
+        "venv/bin/python -m ops local down"]
+    assert job["steps"][-1]["if"] == "always()"  # the cluster goes even when validation fails
+    assert any("sigs.k8s.io/kind@" in c and "KIND_VERSION" in c for c in commands)
