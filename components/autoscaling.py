@@ -17,6 +17,7 @@ from components.helm import Resources, release, resources_values, waits_like
 from components.capabilities import WorkloadIdentity
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
+IDENTITY_ANNOTATION = "eks-platform.io/aws-identity"
 NAMESPACE = "kube-system"
 
 
@@ -56,6 +57,8 @@ def autoscaler_values(args: AutoscalingArgs) -> dict[str, Any]:
         "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False,
                       "expander": "least-waste"},
         "resources": resources_values(args.autoscaler_resources),
+        # A change of identity mechanism rolls the pods: the Pod Identity webhook injects credentials at creation only.
+        "podAnnotations": {IDENTITY_ANNOTATION: "eks-pod-identity"},
         "replicaCount": args.autoscaler_replicas,  # one leads; the other takes over (leader election)
         "podDisruptionBudget": {"maxUnavailable": 1},
     }

@@ -101,6 +101,7 @@ class Registration:
     before_delete_hooks: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     read: bool = False
+    alias_parents: list[str] = field(default_factory=list)  # the former parents its aliases name
 
     def depends_on(self, other: "Registration") -> bool:
         return other.urn in self.dependencies
@@ -235,6 +236,7 @@ class PlatformMonitor(mocks.MockMonitor):
             providers=dict(request.providers),
             after_delete_hooks=list(request.hooks.after_delete),
             before_delete_hooks=list(request.hooks.before_delete),
+            alias_parents=[a.spec.parentUrn for a in request.aliases if a.spec.parentUrn],
         )
         if request.type == "eks:index:Cluster":
             id_, state = None, self._cluster_outputs(registration)

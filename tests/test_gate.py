@@ -77,6 +77,13 @@ def test_the_matrix_is_every_stack_in_promotion_order_with_its_roles(project):
     assert rows[0]["preview-environment"] == ""
 
 
+def test_a_local_stack_is_never_ci_s_to_deploy(project):
+    (project / "Pulumi.local.yaml").write_text((gate.STACKS_DIR / "Pulumi.local.yaml").read_text())
+    assert "local" not in [r["stack"] for r in gate.matrix(project)["include"]]
+    with pytest.raises(gate.GateError, match="target: kubeconfig.*CI never deploys it"):
+        gate.read_stack("local", project)
+
+
 class _Api(http.server.BaseHTTPRequestHandler):
     environments: dict = {}
 

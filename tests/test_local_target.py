@@ -230,6 +230,9 @@ def test_the_plan_of_a_local_stack_names_what_does_not_run_here():
     for missing in ("Velero", "GPU", "cluster-autoscaler", "DNS records"):
         assert missing in text.split("not run here:")[1].splitlines()[0], missing
     assert "http://grafana.localtest.me" in text
+    out = io.StringIO()
+    assert plan.main(LOCAL, out, io.StringIO(), cost=True) == 0
+    assert "Cost: none on AWS" in out.getvalue()
 
 
 # ---- the layers ----------------------------------------------------------------------------------

@@ -564,3 +564,17 @@ def test_a_heartbeat_url_in_plain_text_is_refused_naming_the_path():
     config["eks-platform:alerting"] = {"slackChannel": "#alerts", "heartbeatUrl": {"secure": "v1:AAAA"}}
     heartbeat = load_raw("prod", raw_config(config)).config.alerting.heartbeat_url
     assert heartbeat.get_secret_value() == OFFLINE_PLACEHOLDERS["heartbeatUrl"]
+
+
+def test_moving_metrics_server_to_its_own_component_keeps_its_release(dev):
+    """An alias names the release's former parent, so an upgrade from the combined Autoscaling component updates
+    the release in place instead of uninstalling and reinstalling it."""
+    (release,) = [r for r in dev.of_type(RELEASE) if r.name == "metrics-server"]
+    (autoscaling,) = dev.of_type("eks-platform:autoscaling:Autoscaling")
+    # The engine's URN of a top-level component (the mock's own URNs put the Stack type in the chain).
+    assert release.alias_parents == [f"urn:pulumi:dev::eks-platform::{autoscaling.type}::{autoscaling.name}"]
+    assert release.parent == dev.one("eks-platform:autoscaling:MetricsServer").urn
+
+
+def test_the_autoscaler_rolls_its_pods_when_its_identity_mechanism_changes(dev):
+    assert values(dev, "cluster-autoscaler")["podAnnotations"] == {"eks-platform.io/aws-identity": "eks-pod-identity"}
