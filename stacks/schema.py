@@ -37,13 +37,18 @@ def _cluster_name(value: str) -> str:
     return value
 
 
-def _vpc_cidr(value: str) -> str:
+def _private_network(value: str, example: str) -> ipaddress.IPv4Network:
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError:
-        raise ValueError("must be an IPv4 network in CIDR notation with no host bits set, e.g. 10.20.0.0/16")
+        raise ValueError(f"must be an IPv4 network in CIDR notation with no host bits set, e.g. {example}")
     if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
         raise ValueError("must lie in a private RFC 1918 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")
+    return network
+
+
+def _vpc_cidr(value: str) -> str:
+    network = _private_network(value, "10.20.0.0/16")
     if not 16 <= network.prefixlen <= 20:
         raise ValueError("must be a /16 to /20 network (the subnet plan needs at least a /20)")
     return value
@@ -403,12 +408,7 @@ def _context(value: str) -> str:
 
 
 def _private_cidr(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        raise ValueError("must be an IPv4 network in CIDR notation with no host bits set, e.g. 192.168.1.0/24")
-    if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
-        raise ValueError("must lie in a private RFC 1918 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")
+    _private_network(value, "192.168.1.0/24")
     return value
 
 
