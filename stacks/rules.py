@@ -368,7 +368,8 @@ def _local_problems(values: dict[str, Any]) -> Iterator[Problem]:
     """What a `target: kubeconfig` stack asks that a local cluster cannot give."""
     kubeconfig = values.get("kubeconfig")
     distribution = _get(kubeconfig, "distribution")
-    if distribution and not _get(kubeconfig, "node_cidr") and node_network(distribution, None) is None:
+    unset = hasattr(kubeconfig, "node_cidr") and kubeconfig.node_cidr is None  # absent, not refused
+    if distribution and unset and node_network(distribution, None) is None:
         yield Problem("kubeconfig.nodeCidr", MISSING, f"is required with distribution {distribution}: the network "
                                                       "of the cluster's nodes (where the API server calls webhooks "
                                                       "from), e.g. your LAN's 192.168.1.0/24")
