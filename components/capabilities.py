@@ -14,7 +14,6 @@ from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 
 import pulumi
 
-Distribution = Literal["eks", "kind", "k3s", "minikube"]
 EdgeMode = Literal["load-balancer", "host-ports", "node-port"]
 
 
@@ -105,7 +104,6 @@ class TeamAccess(Protocol):
 class ClusterCapabilities:
     """What the cluster offers the in-cluster layer (see the module docstring)."""
 
-    distribution: Distribution
     storage_class: str
     edge: Edge
     node_network: str  # where the API server and the kubelets reach pods from (webhooks, probes)
@@ -122,4 +120,3 @@ class ClusterCapabilities:
     kubernetes_client: Callable[[], Any] | None = None  # a `kubernetes.client.ApiClient` for delete hooks
     local_hosts: str | None = None  # a domain whose every name resolves to 127.0.0.1 (localtest.me)
     kubelet_insecure_tls: bool = False  # kubelets serve self-signed certificates (local clusters)
-    limitations: Sequence[str] = ()  # what this cluster does not run, for the plan and the logs

@@ -185,7 +185,7 @@ def _eks_capabilities(settings: Settings, control_plane: ControlPlane, network: 
         autoscaler_replicas=services.metrics_server_replicas, autoscaler_resources=sizes["cluster-autoscaler"],
     ), after)
     return ClusterCapabilities(
-        distribution="eks", storage_class=STORAGE_CLASS,
+        storage_class=STORAGE_CLASS,
         edge=Edge("load-balancer", load_balancers=Nlb(),
                   after_delete=[hooks.load_balancers_gone(name, settings.region)], ready=[load_balancers.release]),
         node_network=cfg.network.cidr, api_server_ports=(443,), team_access=AccessEntries(cluster.eks_cluster.name),

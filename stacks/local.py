@@ -56,10 +56,6 @@ def node_network(distribution: str, node_cidr: str | None) -> str | None:
     return node_cidr or DISTRIBUTIONS[distribution].node_network
 
 
-def grafana_host() -> str:
-    return f"grafana.{LOCAL_HOSTS}"
-
-
 def capabilities(settings: Settings) -> tuple[k8s.Provider, ClusterCapabilities]:
     """The Kubernetes provider of the stack's context and what the cluster offers."""
     kubeconfig = settings.config.kubeconfig
@@ -70,13 +66,13 @@ def capabilities(settings: Settings) -> tuple[k8s.Provider, ClusterCapabilities]
                 node_ports=MINIKUBE_NODE_PORTS if traits.edge == "node-port" else {})
     network = node_network(kubeconfig.distribution, kubeconfig.node_cidr)
     return provider, ClusterCapabilities(
-        distribution=kubeconfig.distribution, storage_class=traits.storage_class, edge=edge,
+        storage_class=traits.storage_class, edge=edge,
         node_network=network, api_server_ports=(traits.api_server_port,), team_access=RoleBindingAccess(),
-        local_hosts=LOCAL_HOSTS, kubelet_insecure_tls=True, limitations=NOT_RUN)
+        local_hosts=LOCAL_HOSTS, kubelet_insecure_tls=True)
 
 
 def announce(settings: Settings) -> None:
     traits = DISTRIBUTIONS[settings.config.kubeconfig.distribution]
     pulumi.log.info(f"local target ({settings.config.kubeconfig.distribution}, context "
-                    f"{settings.config.kubeconfig.context}): Grafana at http://{grafana_host()} through "
+                    f"{settings.config.kubeconfig.context}): Grafana at http://grafana.{LOCAL_HOSTS} through "
                     f"{traits.reach}; not run here: {'; '.join(NOT_RUN)}")
