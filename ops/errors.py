@@ -71,15 +71,22 @@ def explain(error: BaseException) -> str | None:
 def _kubernetes(error: BaseException) -> str | None:
     try:
         from kubernetes.client import ApiException
+        from kubernetes.config import ConfigException
         from urllib3.exceptions import HTTPError
     except ImportError:  # pragma: no cover - both are runtime dependencies
         return None
+    if isinstance(error, ConfigException):
+        return (f"the kubeconfig cannot reach the stack's cluster ({error}): `kubectl config get-contexts` lists "
+                "its contexts; a local stack names its own in eks-platform:kubeconfig.context (`python -m ops local "
+                "up` creates kind-eks-platform)")
     if isinstance(error, ApiException):
         if error.status in (401, 403):
-            return (f"the cluster's API refused {_profile()} ({error.status} {error.reason}): that identity needs an "
-                    "EKS access entry (eks-platform:adminRoleArns) or a role that has one")
+            return (f"the cluster's API refused {_profile()} ({error.status} {error.reason}): on EKS that identity "
+                    "needs an access entry (eks-platform:adminRoleArns) or a role that has one; on a local cluster, "
+                    "the kubeconfig context's user must be its admin")
         return f"the cluster's API answered {error.status} {error.reason}"
     if isinstance(error, HTTPError):
-        return (f"cannot reach the cluster's API ({str(error).splitlines()[0]}): run from a host that reaches the "
-                "endpoint (the in-VPC runner, or eks-platform:endpoint.publicAccessCidrs)")
+        return (f"cannot reach the cluster's API ({str(error).splitlines()[0]}): on EKS run from a host that reaches "
+                "the endpoint (the in-VPC runner, or eks-platform:endpoint.publicAccessCidrs); a local cluster must "
+                "be running (`python -m ops local status`)")
     return None

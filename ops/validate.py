@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -271,9 +272,10 @@ def validate(settings: Settings, session: boto3.session.Session | None, api_for:
 
 
 def _context_client(context: str):
+    """An API client of `context` in the kubeconfig (KUBECONFIG, or ~/.kube/config)."""
     from kubernetes import config
 
-    return config.new_client_from_config(context=context)
+    return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"), context=context)
 
 
 def render(rows: list[Row]) -> str:

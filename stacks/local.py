@@ -34,20 +34,21 @@ class Distribution:
     storage_class: str
     edge: EdgeMode
     node_network: str | None  # None: no default, `kubeconfig.nodeCidr` is required
+    pod_network: str  # the distribution's default pod CIDR
     api_server_port: int
     reach: str  # how the laptop reaches the edge
 
 
 DISTRIBUTIONS: Mapping[str, Distribution] = {
     # kind's nodes are containers on a Docker bridge network, allocated from Docker's default pools.
-    "kind": Distribution("standard", "host-ports", "172.16.0.0/12", 6443,
+    "kind": Distribution("standard", "host-ports", "172.16.0.0/12", "10.244.0.0/16", 6443,
                          "ports 80 and 443 of the laptop (local/kind.yaml's extraPortMappings)"),
     # k3s runs on the host (started with --disable=traefik,metrics-server): its ServiceLB answers on the node's
     # address, which only the operator knows.
-    "k3s": Distribution("local-path", "load-balancer", None, 6443,
+    "k3s": Distribution("local-path", "load-balancer", None, "10.42.0.0/16", 6443,
                         "the node's address, ports 80 and 443 (k3s's ServiceLB)"),
     # minikube's Docker driver puts its node on 192.168.49.0/24; its API server listens on 8443.
-    "minikube": Distribution("standard", "node-port", "192.168.49.0/24", 8443,
+    "minikube": Distribution("standard", "node-port", "192.168.49.0/24", "10.244.0.0/16", 8443,
                              f"`minikube ip`, ports {MINIKUBE_NODE_PORTS['http']} and {MINIKUBE_NODE_PORTS['https']}"),
 }
 

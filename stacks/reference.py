@@ -20,7 +20,7 @@ ALLOWED = {
     'eks-platform:target': "`eks` (the stack creates an EKS cluster), `kubeconfig` (the in-cluster layer on a cluster of your own: kind, k3s, minikube; no AWS at all). A key the target does not use is an error naming why",
     'eks-platform:kubeconfig.context': 'required with `target: kubeconfig`: a context of your kubeconfig (`kubectl config get-contexts -o name`), e.g. `kind-eks-platform`',
     'eks-platform:kubeconfig.distribution': '`kind`, `k3s`, `minikube`: decides the storage class (`standard`, `local-path`), the edge (host ports 80/443 on the `ingress-ready=true` node, k3s\'s ServiceLB, NodePorts 30080/30443) and the API server\'s port (6443; minikube 8443)',
-    'eks-platform:kubeconfig.nodeCidr': "the private network of the cluster's nodes (where the API server calls webhooks from): kind `172.16.0.0/12` (Docker's pools), minikube `192.168.49.0/24`; required for k3s",
+    'eks-platform:kubeconfig.nodeCidr': "the private network of the cluster's nodes (where the API server calls webhooks from), apart from the pods' (kind and minikube `10.244.0.0/16`, k3s `10.42.0.0/16`): kind `172.16.0.0/12` (Docker's pools), minikube `192.168.49.0/24`; required for k3s",
     'eks-platform:accountId': 'the 12-digit AWS account of the stack, quoted (`"012345678901"`: YAML drops leading zeros); the provider refuses credentials of any other account',
     'eks-platform:clusterName': '2-40 lowercase letters, digits, `-`',
     'eks-platform:kubernetesVersion': 'a version of `stacks/eks_versions.py` whose EKS support has not ended: `1.35`, `1.36` in standard support; `1.32`-`1.34` in extended support (warned: six times the control-plane price)',

@@ -21,7 +21,7 @@ from stacks import eks_versions, trust
 from stacks import releases
 from stacks.problems import MISSING, Problem
 from stacks.profiles import Profile
-from stacks.local import LOCAL_HOSTS, node_network
+from stacks.local import DISTRIBUTIONS, LOCAL_HOSTS, node_network
 from stacks.regions import zone_problem
 from stacks.schema import NodeGroupConfig
 
@@ -373,6 +373,13 @@ def _local_problems(values: dict[str, Any]) -> Iterator[Problem]:
         yield Problem("kubeconfig.nodeCidr", MISSING, f"is required with distribution {distribution}: the network "
                                                       "of the cluster's nodes (where the API server calls webhooks "
                                                       "from), e.g. your LAN's 192.168.1.0/24")
+    cidr = _get(kubeconfig, "node_cidr")
+    if distribution and cidr and ipaddress.ip_network(cidr).overlaps(ipaddress.ip_network(
+            DISTRIBUTIONS[distribution].pod_network)):
+        yield Problem("kubeconfig.nodeCidr", cidr, f"overlaps {distribution}'s pod network "
+                                                   f"{DISTRIBUTIONS[distribution].pod_network}: every pod would pass "
+                                                   "for the API server (webhook ports, kube-system); give the nodes' "
+                                                   "own network")
     if _get(values.get("ingress"), "controller") == "gateway":
         yield Problem("ingress.controller", "gateway", "a local cluster's edge is ingress-nginx on the node's ports; "
                                                        "the Gateway needs a cloud load balancer (target: eks)")

@@ -203,6 +203,9 @@ def test_a_kubeconfig_target_needs_a_valid_context_and_a_known_distribution():
     assert "required with distribution k3s" in found["kubeconfig.nodeCidr"]
     found = problems_of(kubeconfig={"context": "default", "distribution": "k3s", "nodeCidr": "8.8.8.0/24"})
     assert "private RFC 1918 range" in found["kubeconfig.nodeCidr"]
+    found = problems_of(kubeconfig={"context": "default", "distribution": "k3s", "nodeCidr": "10.0.0.0/8"})
+    assert "overlaps k3s's pod network 10.42.0.0/16: every pod would pass for the API server" \
+        in found["kubeconfig.nodeCidr"]
 
 
 def test_targets_and_environments_must_agree():

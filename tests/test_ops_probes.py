@@ -3,6 +3,7 @@ and an EKS stack; the port-forward's HTTP exchange over a real socket."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import urllib.parse
@@ -153,3 +154,32 @@ def test_an_http_error_through_the_port_forward_is_raised_with_its_status():
     with pytest.raises(ConnectionError, match="HTTP 401 Unauthorized: no org id"):
         validate.http_get(client, "loki/api/v1/labels")
     thread.join(5)
+
+
+def _kubeconfig(path, context: str, server: str) -> str:
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "clusters": [{"name": context, "cluster": {"server": server}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "users": [{"name": context, "user": {"token": "t"}}]}))
+    return str(path)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("context, says", [
+    ("kind-other", "the kubeconfig cannot reach the stack's cluster"),
+    ("kind-eks-platform", "a local cluster must be running (`python -m ops local status`)"),
+])
+def test_validate_on_a_local_stack_explains_a_missing_context_or_a_stopped_cluster(context, says, tmp_path,
+                                                                                   monkeypatch, capsys):
+    from ops.__main__ import main
+
+    monkeypatch.setenv("KUBECONFIG", _kubeconfig(tmp_path / "config", context, f"https://127.0.0.1:{_closed_port()}"))
+    assert main(["validate", "--stack", "local"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "a bug of eks-platform" not in err
