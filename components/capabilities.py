@@ -120,3 +120,4 @@ class ClusterCapabilities:
     kubernetes_client: Callable[[], Any] | None = None  # a `kubernetes.client.ApiClient` for delete hooks
     local_hosts: str | None = None  # a domain whose every name resolves to 127.0.0.1 (localtest.me)
     kubelet_insecure_tls: bool = False  # kubelets serve self-signed certificates (local clusters)
+    node_journal: bool = True  # the nodes keep a persistent systemd journal in /var/log/journal

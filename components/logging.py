@@ -205,7 +205,17 @@ def _container_outputs(team_namespaces: Mapping[str, Sequence[str]]) -> list[str
             for tenant, match in container_log_matches(team_namespaces).items()]
 
 
-def fluent_bit_config(team_namespaces: Mapping[str, Sequence[str]] = {}) -> dict[str, str]:
+def fluent_bit_config(team_namespaces: Mapping[str, Sequence[str]] = {}, node_journal: bool = True) -> dict[str, str]:
+    """`node_journal`: the nodes keep a persistent systemd journal in /var/log/journal (EKS's AL2023 does; kind's
+    and minikube's nodes keep theirs in /run, where an input would find nothing to open)."""
+    journal_input = (
+        "[INPUT]\n    Name systemd\n    Tag host.*\n    Path /var/log/journal\n"
+        + "".join(f"    Systemd_Filter _SYSTEMD_UNIT={unit}\n" for unit in NODE_UNITS)
+        + f"    Read_From_Tail On\n    storage.type filesystem\n    DB {BUFFER_DIR}/flb_systemd.db\n"
+    ) if node_journal else ""
+    journal_output = _loki_output("loki-node-journal", "Match host.*", PLATFORM_TENANT,
+                                  "job=node-journal, unit=$_SYSTEMD_UNIT, node=${NODE_NAME}", "512M") \
+        if node_journal else ""
     return {
         "service": (
             "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n"
@@ -221,17 +231,13 @@ def fluent_bit_config(team_namespaces: Mapping[str, Sequence[str]] = {}) -> dict
             "    multiline.parser docker, cri\n"
             "    Tag kube.*\n    Mem_Buf_Limit 16MB\n    Skip_Long_Lines On\n    storage.type filesystem\n"
             f"    DB {BUFFER_DIR}/flb_kube.db\n"
-            "[INPUT]\n    Name systemd\n    Tag host.*\n    Path /var/log/journal\n"
-            + "".join(f"    Systemd_Filter _SYSTEMD_UNIT={unit}\n" for unit in NODE_UNITS)
-            + f"    Read_From_Tail On\n    storage.type filesystem\n    DB {BUFFER_DIR}/flb_systemd.db\n"
+            + journal_input
         ),
         "filters": (
             "[FILTER]\n    Name kubernetes\n    Match kube.*\n    Merge_Log On\n    Keep_Log Off\n"
             "    K8S-Logging.Parser On\n    K8S-Logging.Exclude On\n    Labels Off\n    Annotations Off\n"
         ),
-        "outputs": "".join(_container_outputs(team_namespaces)) + _loki_output(
-            "loki-node-journal", "Match host.*", PLATFORM_TENANT,
-            "job=node-journal, unit=$_SYSTEMD_UNIT, node=${NODE_NAME}", "512M"),
+        "outputs": "".join(_container_outputs(team_namespaces)) + journal_output,
     }
 
 
@@ -273,13 +279,14 @@ def fluent_bit_alerts() -> list[dict[str, Any]]:
 class FluentBitArgs:
     team_namespaces: Mapping[str, Sequence[str]] = field(default_factory=dict)  # team (log tenant) -> namespaces
     resources: Resources | None = None
+    node_journal: bool = True
 
 
 def fluent_bit_values(args: FluentBitArgs) -> dict[str, Any]:
     return {
         "kind": "DaemonSet",
         "tolerations": [TOLERATE_EVERY_TAINT],
-        "config": fluent_bit_config(args.team_namespaces),
+        "config": fluent_bit_config(args.team_namespaces, args.node_journal),
         "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "extraVolumes": [{"name": "buffer", "hostPath": {"path": BUFFER_DIR, "type": "DirectoryOrCreate"}}],
         "extraVolumeMounts": [{"name": "buffer", "mountPath": BUFFER_DIR}],

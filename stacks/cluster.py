@@ -131,6 +131,7 @@ def build(settings: Settings, caps: ClusterCapabilities, providers: dict[str, pu
     ), after(crds, *caps.storage_ready, monitoring.namespace_object))  # its dashboards go to Grafana's namespace
     fluent_bit = FluentBit(name, FluentBitArgs(
         team_namespaces={team: t.namespaces for team, t in cfg.teams.items()}, resources=sizes["fluent-bit"],
+        node_journal=caps.node_journal,
     ), after(crds, monitoring.namespace_object))
     backup = None
     if caps.object_storage and caps.identity and caps.snapshots_ready is not None:

@@ -26,7 +26,8 @@ LOCAL_HOSTS = "localtest.me"  # every name below it resolves to 127.0.0.1
 INGRESS_NODE_LABEL = {"ingress-ready": "true"}  # kind's convention, set by local/kind.yaml
 MINIKUBE_NODE_PORTS = {"http": 30080, "https": 30443}
 NOT_RUN = ("Velero backups (no object storage)", "GPU drivers and exporters", "cluster-autoscaler (the nodes are "
-           "the cluster's own)", "DNS records and certificates (names below localtest.me resolve to 127.0.0.1)")
+           "the cluster's own)", "DNS records and certificates (names below localtest.me resolve to 127.0.0.1)",
+           "the nodes' journal in Loki (kind's and minikube's nodes keep it in /run)")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def capabilities(settings: Settings) -> tuple[k8s.Provider, ClusterCapabilities]
     return provider, ClusterCapabilities(
         storage_class=traits.storage_class, edge=edge,
         node_network=network, api_server_ports=(traits.api_server_port,), team_access=RoleBindingAccess(),
-        local_hosts=LOCAL_HOSTS, kubelet_insecure_tls=True)
+        local_hosts=LOCAL_HOSTS, kubelet_insecure_tls=True, node_journal=False)
 
 
 def announce(settings: Settings) -> None:

@@ -327,6 +327,9 @@ def test_the_vendored_crds_are_the_pinned_charts(bundle):
 def test_fluent_bit_ships_the_kubelet_and_containerd_journal_labelled_with_the_node(mode):
     (config,) = [c for c in rendered(mode)["fluent-bit"].of_kind("ConfigMap") if "fluent-bit.conf" in c["data"]]
     text = config["data"]["fluent-bit.conf"]
+    if mode == "local":  # kind keeps its journal in /run: no input that would find nothing to open
+        assert "Name systemd" not in text and "Match host.*" not in text
+        return
     journal = text[text.index("Name systemd"):]
     assert "Systemd_Filter _SYSTEMD_UNIT=kubelet.service" in journal
     assert "Systemd_Filter _SYSTEMD_UNIT=containerd.service" in journal and "Path /var/log/journal" in journal
