@@ -22,13 +22,18 @@ def test_a_removed_name_is_reported_with_what_it_was_for():
 
 
 def _private_uses(path: Path) -> set[str]:
-    """`module._name` attributes and `from pulumi... import _name` of a product module."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    """`from pulumi... import _name`, and `<module>._name` of every Pulumi module a product module imports."""
+    tree = ast.parse(path.read_text())
+    modules, found = set(), set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pulumi"):
             found |= {f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")}
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
-                and isinstance(node.value, ast.Name) and node.value.id in ("rpc", "mocks", "runtime_config"):
+            modules |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name.startswith("pulumi")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and isinstance(node.value, ast.Name) and node.value.id in modules:
             found.add(f"{node.value.id}.{node.attr}")
     return found
 
