@@ -119,3 +119,17 @@ def test_a_prod_stack_sharing_an_account_with_dev_is_warned_naming_both(tmp_path
     (warning,) = account_sharing_warnings(stack_evaluation("prod").settings, tmp_path)
     assert "prod stack 'prod' shares account 777788889999 with non-prod stack 'dev'" in warning
     assert account_sharing_warnings(stack_evaluation("prod").settings) == []  # the examples do not share
+
+
+IRSA_EXCEPTIONS = {"loki"}  # components.logging.LOKI_NEEDS_WEB_IDENTITY: its S3 client ignores Pod Identity
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_workload_identity_is_pod_identity_but_the_named_exceptions(stack):
+    evaluation = stack_evaluation(stack)
+    web_identity = {r.name.removeprefix(f"acme-{stack}-") for r in evaluation.of_type(ROLE)
+                    if "sts:AssumeRoleWithWebIdentity" in r.inputs.get("assumeRolePolicy", "")}
+    assert web_identity == IRSA_EXCEPTIONS
+    annotated = [r.name for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")
+                 if "eks.amazonaws.com/role-arn" in json.dumps(r.inputs.get("values", {}))]
+    assert annotated == ["loki"]
