@@ -17,6 +17,7 @@ from ops import local
 from ops.stackfiles import PROJECT_DIR
 from stacks import eks_versions
 from stacks.local import LOCAL_KUBERNETES_VERSION
+from tests.conftest import FIXTURE_STACKS
 
 SCHEMA = json.loads((Path(__file__).parent / "kind_config_v1alpha4.schema.json").read_text())
 
@@ -58,7 +59,7 @@ class FakeRunner:
 def env(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "STATE", tmp_path / ".pulumi-local")
     stack_file = tmp_path / "Pulumi.local.yaml"
-    stack_file.write_text((PROJECT_DIR / "Pulumi.local.yaml").read_text())
+    stack_file.write_text((FIXTURE_STACKS / "Pulumi.local.yaml").read_text())
     monkeypatch.setattr(local, "STACK_FILE", stack_file)
     return {"PATH": "/usr/bin", "PULUMI_CONFIG_PASSPHRASE": "from-the-shell", "PULUMI_ACCESS_TOKEN": "pul-123"}
 
@@ -86,7 +87,7 @@ def test_up_creates_the_kind_cluster_then_deploys_the_local_stack_to_a_file_back
     assert passphrase.stat().st_mode & 0o077 == 0  # the owner's only
     assert "PULUMI_CONFIG_PASSPHRASE" not in environment and "PULUMI_ACCESS_TOKEN" not in environment
     assert "http://grafana.localtest.me" in out and "get secret grafana-admin" in out
-    assert local.STACK_FILE.read_text() == (PROJECT_DIR / "Pulumi.local.yaml").read_text()  # the salt is kept aside
+    assert local.STACK_FILE.read_text() == (FIXTURE_STACKS / "Pulumi.local.yaml").read_text()  # the salt kept aside
     assert (state / "encryptionsalt").read_text() == "v1:c2FsdA==:v1:aGk=:Y2lwaGVy"
 
 
@@ -160,7 +161,7 @@ def test_the_kind_config_is_valid_for_the_pinned_kind_and_matches_the_local_stac
     image = re.fullmatch(r"kindest/node:v(\d+\.\d+)\.\d+@sha256:[0-9a-f]{64}", node["image"])
     assert image and image.group(1) == LOCAL_KUBERNETES_VERSION
     assert LOCAL_KUBERNETES_VERSION in eks_versions.VERSIONS  # a minor the platform supports
-    stack = yaml.safe_load((PROJECT_DIR / "Pulumi.local.yaml").read_text())["config"]
+    stack = yaml.safe_load((FIXTURE_STACKS / "Pulumi.local.yaml").read_text())["config"]
     assert stack["eks-platform:kubeconfig"]["context"] == local.kind_cluster().context
 
 
