@@ -116,9 +116,16 @@ class Probes:
 
     def _dns_and_logs(self) -> list[ProbeResult]:
         if self._job is None or self._job[0] != "Succeeded":
+            if self._job is not None:
+                self.nonce = secrets.token_hex(6)  # the last namespace may still be terminating
             self._started_ns = int(self.clock() * 1e9)
-            self._job = self.api.run_job(probe_namespace(self.nonce), probe_job(self.namespace, self.nonce),
-                                         JOB_SECONDS + 30)
+            try:
+                self._job = self.api.run_job(probe_namespace(self.nonce), probe_job(self.namespace, self.nonce),
+                                             JOB_SECONDS + 30)
+            except Exception as error:  # the API's refusals alike (quota, admission, RBAC): a failed probe
+                self._job = ("NotRun", "")
+                return [ProbeResult("dns", False, f"the probe Job could not run: {str(error).splitlines()[0]}"),
+                        ProbeResult("logs", False, "not tried: the probe Job did not print its nonce")]
         phase, logs = self._job
         lines = logs.splitlines()
         dns = ProbeResult("dns", phase == "Succeeded", f"{CLUSTER_NAME} and {EXTERNAL_NAME} resolved from a "

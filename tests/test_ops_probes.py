@@ -62,6 +62,22 @@ def test_a_name_that_does_not_resolve_fails_the_dns_probe_with_the_name(logs, re
     assert not found["logs"].ok and api.loki_calls == []
 
 
+def test_a_failed_job_is_run_again_in_a_namespace_of_its_own_and_an_api_refusal_is_a_failed_probe():
+    api = FakeKubernetes(READY, WORKLOADS, job=("Failed", ""))
+    probe = Probes(api, None)
+    probe.results()
+    api._job = None  # the cluster's DNS recovered
+    assert by_name(probe.results())["dns"].ok and by_name(probe.results())["logs"].ok
+    namespaces = [namespace["metadata"]["name"] for namespace, _ in api.jobs]
+    assert len(namespaces) == 2 and len(set(namespaces)) == 2  # the first may still be terminating
+
+    def refused(namespace, job, timeout_seconds):
+        raise RuntimeError("(403) Forbidden: namespaces is forbidden")
+    api.run_job = refused
+    found = by_name(Probes(api, None).results())
+    assert not found["dns"].ok and "could not run: (403) Forbidden" in found["dns"].detail
+
+
 def test_a_job_that_never_finishes_is_a_failure_not_a_hang():
     found = by_name(Probes(FakeKubernetes(READY, WORKLOADS, job=("Timeout", "")), None).results())
     assert "did not finish (Timeout)" in found["dns"].detail
