@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 
 from components.dashboards import DASHBOARDS_NAMESPACE
 from components.helm import CLUSTER_CRITICAL, NODE_CRITICAL, Resources, release, waits_like
+from components.logging import PLATFORM_TENANT
 from components.namespaces import namespace
 
 NAMESPACE = DASHBOARDS_NAMESPACE
@@ -51,7 +52,7 @@ class MonitoringArgs:
     storage_class: str
     grafana_admin_password: pulumi.Input[str]
     loki_url: str
-    log_tenants: Sequence[str] = ("platform",)  # the first is the platform's; the others are teams
+    log_tenants: Sequence[str] = (PLATFORM_TENANT,)  # the first is the platform's; the others are teams
     prometheus_replicas: int = 1
     prometheus_retention: str = "15d"
     prometheus_storage_gib: int = 50
