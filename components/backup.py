@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components.capabilities import ObjectStorage, WorkloadIdentity
 from components.helm import CLUSTER_CRITICAL, Resources, release, resources_values, waits_like
-from components.namespaces import namespace
+from components.namespaces import RESTRICTED_CONTAINER, namespace
 from components.schedules import longest_gap
 
 NAMESPACE = "velero"
@@ -37,8 +37,6 @@ STORAGE_LOCATION = "default"
 VELERO_MINOR = "1.18"  # of the pinned chart (12.1.0); the AWS plugin's v1.14 line is the one paired with it
 AWS_PLUGIN_IMAGE = "velero/velero-plugin-for-aws:v1.14.2"
 NONROOT = 65532
-RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                        "readOnlyRootFilesystem": True}
 LATE_MARGIN = timedelta(hours=3)  # a backup of a large cluster takes a while to finish after it starts
 
 

@@ -6,6 +6,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 
+# A container that meets Pod Security `restricted` with no writes to its image.
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True}
+
+
 def pod_security_labels(enforce: str, warn: str | None = None) -> dict[str, str]:
     """Pod Security Admission labels: `enforce` blocks, `warn` and `audit` report (default: same level)."""
     warn = warn or enforce

@@ -63,6 +63,10 @@ class GateError(Exception):
     """The stack file cannot tell what the job may do."""
 
 
+class LocalStack(GateError):
+    """A `target: kubeconfig` stack: never CI's to deploy."""
+
+
 def read_stack(stack: str, project_dir: Path = STACKS_DIR) -> StackInfo:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not re.fullmatch(r"[\w.-]+", stack) or not path.is_file():
@@ -72,7 +76,7 @@ def read_stack(stack: str, project_dir: Path = STACKS_DIR) -> StackInfo:
     except (StackFileError, AttributeError) as error:
         raise GateError(f"{path.name} cannot be read: {error}") from None
     if config.get("eks-platform:target") == "kubeconfig":
-        raise GateError(f"{path.name} is a `target: kubeconfig` stack (a cluster of your own): CI never deploys it "
+        raise LocalStack(f"{path.name} is a `target: kubeconfig` stack (a cluster of your own): CI never deploys it "
                         "with cloud credentials; `python -m ops local up` does, on your machine or the local-target "
                         "job")
     environment = config.get("eks-platform:environment")
@@ -84,17 +88,14 @@ def read_stack(stack: str, project_dir: Path = STACKS_DIR) -> StackInfo:
     return StackInfo(stack, environment if environment in ENVIRONMENTS else "prod", account, region)
 
 
-def _is_local(stack: str, project_dir: Path) -> bool:
-    try:
-        config = (parse(project_dir / f"Pulumi.{stack}.yaml") or {}).get("config") or {}
-    except (StackFileError, AttributeError):
-        return False  # read_stack reports the broken file
-    return isinstance(config, dict) and config.get("eks-platform:target") == "kubeconfig"
-
-
 def matrix(project_dir: Path = STACKS_DIR, backend: str | None = None) -> dict[str, Any]:
-    stacks = sorted((read_stack(s, project_dir) for s in stack_names(project_dir) if not _is_local(s, project_dir)),
-                    key=lambda s: (ENVIRONMENTS.index(s.environment), s.stack))
+    stacks = []
+    for name in stack_names(project_dir):
+        try:
+            stacks.append(read_stack(name, project_dir))
+        except LocalStack:
+            continue
+    stacks.sort(key=lambda s: (ENVIRONMENTS.index(s.environment), s.stack))
     return {"include": [s.outputs(backend) for s in stacks]}
 
 

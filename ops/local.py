@@ -25,7 +25,10 @@ from typing import Callable, Iterator, Mapping, Sequence, TextIO
 
 import yaml
 
+from components.monitoring import GRAFANA, GRAFANA_ADMIN_SECRET, NAMESPACE as MONITORING
 from ops.stackfiles import PROJECT_DIR, StackFileError, load_settings
+from stacks.local import LOCAL_HOSTS
+from stacks.rules import grafana_host
 from stacks.problems import ConfigError
 
 STACK = "local"
@@ -140,11 +143,10 @@ def _stack_exists(runner: Runner, env: Mapping[str, str]) -> bool:
 
 
 def grafana_lines(context: str) -> list[str]:
-    return ["Grafana: http://grafana.localtest.me (user admin)",
-            f"  password: kubectl --context {context} -n monitoring get secret grafana-admin "
+    return [f"Grafana: http://{grafana_host(LOCAL_HOSTS)} (user admin)",
+            f"  password: kubectl --context {context} -n {MONITORING} get secret {GRAFANA_ADMIN_SECRET} "
             "-o jsonpath='{.data.admin-password}' | base64 -d",
-            f"  without the edge: kubectl --context {context} -n monitoring port-forward "
-            "svc/kube-prometheus-stack-grafana 3000:80"]
+            f"  without the edge: kubectl --context {context} -n {MONITORING} port-forward svc/{GRAFANA} 3000:80"]
 
 
 def up(out: TextIO, runner: Runner = run, env: Mapping[str, str] | None = None) -> None:

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from components.logging import PLATFORM_TENANT
+from components.namespaces import RESTRICTED_CONTAINER, pod_security_labels
 
 PROBE_IMAGE = "busybox:1.37.0"
 CLUSTER_NAME = "kubernetes.default.svc.cluster.local"
@@ -51,9 +52,8 @@ class ProbeApi(Protocol):
 
 def probe_namespace(nonce: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": f"{NONCE_WORD}-{nonce}", "labels": {
-            "eks-platform.io/probe": "true", "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest"}}}
+        "name": f"{NONCE_WORD}-{nonce}", "labels": {"eks-platform.io/probe": "true",
+                                                   **pod_security_labels("restricted")}}}
 
 
 def probe_job(namespace: str, nonce: str) -> dict[str, Any]:
@@ -70,8 +70,7 @@ def probe_job(namespace: str, nonce: str) -> dict[str, Any]:
                              "name": "probe", "image": PROBE_IMAGE, "command": ["sh", "-c", script],
                              "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
                                            "limits": {"memory": "32Mi"}},
-                             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                 "capabilities": {"drop": ["ALL"]}}}]}}}}
+                             "securityContext": RESTRICTED_CONTAINER}]}}}}
 
 
 def loki_query_path(namespace: str, nonce: str, since_ns: int) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -25,13 +24,15 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from ops import cluster_access
-from components.monitoring import LOKI_TENANT_HEADER
+from components.logging import NAMESPACE as LOGGING
+from components.monitoring import LOKI_TENANT_HEADER, NAMESPACE as MONITORING
 from components.tenancy import RESERVED_NAMESPACES
 from ops.probes import Probes
 from ops.stackfiles import StackFileError, load_settings
 from stacks.config import Settings
 from stacks.problems import ConfigError
-from stacks.rules import base_domain
+from stacks.flows import LOKI_GATEWAY_PODS, LOKI_GATEWAY_PORT
+from stacks.rules import base_domain, grafana_host
 
 PLATFORM_NAMESPACES = tuple(ns for ns in RESERVED_NAMESPACES if ns not in ("default", "kube-public", "kube-node-lease"))
 NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
@@ -70,8 +71,8 @@ class KubernetesApi(Protocol):
     def loki(self, path: str, tenant: str) -> str: ...
 
 
-ALERTMANAGER_PODS = ("monitoring", "app.kubernetes.io/name=alertmanager", 9093)
-LOKI_GATEWAY_PODS = ("logging", "app.kubernetes.io/name=loki,app.kubernetes.io/component=gateway", 8080)
+ALERTMANAGER_PODS = (MONITORING, "app.kubernetes.io/name=alertmanager", 9093)
+LOKI_GATEWAY = (LOGGING, ",".join(f"{k}={v}" for k, v in LOKI_GATEWAY_PODS.items()), LOKI_GATEWAY_PORT)
 
 
 def http_get(sock, path: str, headers: dict[str, str] | None = None) -> str:
@@ -117,7 +118,7 @@ class ClusterApi:
         return self._forwarded_get(ALERTMANAGER_PODS, path)
 
     def loki(self, path, tenant):
-        return self._forwarded_get(LOKI_GATEWAY_PODS, path, {LOKI_TENANT_HEADER: tenant})
+        return self._forwarded_get(LOKI_GATEWAY, path, {LOKI_TENANT_HEADER: tenant})
 
     def run_job(self, namespace, job, timeout_seconds):
         name, ns = job["metadata"]["name"], namespace["metadata"]["name"]
@@ -236,7 +237,7 @@ def public_host(settings: Settings) -> str | None:
     if dns is None:
         return None
     base = base_domain(dns)
-    return f"grafana.{base}" if settings.config.grafana.allowed_cidrs else base
+    return grafana_host(base) if settings.config.grafana.allowed_cidrs else base
 
 
 def probe_rows(probes: Probes) -> list[Row]:
@@ -271,13 +272,6 @@ def validate(settings: Settings, session: boto3.session.Session | None, api_for:
         sleep(interval)
 
 
-def _context_client(context: str):
-    """An API client of `context` in the kubeconfig (KUBECONFIG, or ~/.kube/config)."""
-    from kubernetes import config
-
-    return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"), context=context)
-
-
 def render(rows: list[Row]) -> str:
     width = max(len(f"{r.kind} {r.name}") for r in rows)
     lines = [f"{'N/A' if not r.applicable else 'OK' if r.ok else 'FAIL':<5}{(r.kind + ' ' + r.name):<{width + 2}}"
@@ -299,7 +293,8 @@ def main(stack: str, wait: str | None, out: TextIO, err: TextIO, session: boto3.
         print(f"error: {error}", file=err)
         return 2
     if api_for is None:
-        api_for = (lambda _: ClusterApi(_context_client(settings.config.kubeconfig.context))) if settings.is_local \
+        api_for = (lambda _: ClusterApi(cluster_access.context_api_client(settings.config.kubeconfig.context))) \
+            if settings.is_local \
             else (lambda cluster: ClusterApi(cluster_access.api_client(cluster, settings.region)))
     rows = validate(settings, None if settings.is_local else session or boto3.session.Session(), api_for,
                     wait_seconds, probes_for=probes_for)

@@ -20,7 +20,7 @@ from components.capabilities import ClusterCapabilities, Edge
 from components.ci_runner import CiRunner, CiRunnerArgs
 from components.control_plane import ControlPlane, ControlPlaneArgs
 from components.dns import Dns, DnsArgs
-from components.helm import HELM_DRIVER, values_overrides
+from components.helm import HELM_DRIVER
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs, Nlb
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, Taint
@@ -29,7 +29,7 @@ from components.storage import STORAGE_CLASS, Storage, StorageArgs
 from ops import hooks
 from stacks import eks_versions, trust
 from stacks.config import Settings
-from stacks.rules import capacity_warnings, delivery_warnings, naming_warnings
+from stacks.rules import capacity_warnings, delivery_warnings
 
 
 @dataclass
@@ -60,12 +60,12 @@ def runner_project(stack: str, purpose: str = "deploy") -> str:
     return f"eks-platform-{stack}-runner" if purpose == "deploy" else f"eks-platform-{stack}-{purpose}-runner"
 
 
-def build(settings: Settings) -> CloudLayer:
-    """Register the cloud layer; with `inClusterLayer` also the EKS side of the cluster layer's capabilities."""
+def build(settings: Settings, overrides: pulumi.ResourceTransform) -> CloudLayer:
+    """Register the cloud layer; with `inClusterLayer` also the EKS side of the cluster layer's capabilities.
+    `overrides`: the transform laying the stack's chart values over the platform's (`helm.values_overrides`)."""
     cfg, profile, name = settings.config, settings.profile, settings.cluster_name
     version_notice = eks_versions.notice(cfg.kubernetes_version, date.today())
-    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg), *delivery_warnings(cfg),
-                    *naming_warnings(settings.stack, cfg.environment)]:
+    for warning in [*([version_notice] if version_notice else []), *capacity_warnings(cfg), *delivery_warnings(cfg)]:
         pulumi.log.warn(warning)
     provider = aws.Provider("aws", region=settings.region, allowed_account_ids=[settings.account_id],
                             default_tags={"tags": settings.tags})
@@ -144,8 +144,7 @@ def build(settings: Settings) -> CloudLayer:
         "privateSubnetIds": network.private_subnet_ids,
         "nodeGroupNames": {n: g.node_group.node_group.node_group_name for n, g in node_groups.items()},
     }
-    transforms = [permissions_boundary(settings.permissions_boundary_arn),
-                  values_overrides({release: block.values for release, block in cfg.releases.items()})]
+    transforms = [permissions_boundary(settings.permissions_boundary_arn), overrides]
     if not cfg.in_cluster_layer:
         pulumi.log.warn("inClusterLayer: false, so no namespaces, Helm releases or policies are created (the first "
                         "deploy of a new stack, or the first step of its teardown)")

@@ -29,19 +29,20 @@ from components.tenancy import Quota, Team, TeamArgs, WorkloadIdentity
 from ops import hooks
 from stacks.config import Settings
 from stacks.flows import PROMETHEUS, edge_pods, platform_flows
-from stacks.rules import team_hostnames
+from stacks.rules import grafana_host, team_hostnames
+from stacks.schema import PRIVATE_RANGES
 
-LOCAL_GRAFANA_CLIENTS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")  # the laptop, via Docker
+LOCAL_GRAFANA_CLIENTS = ("127.0.0.0/8", *(str(r) for r in PRIVATE_RANGES))  # the laptop, through Docker
 
 
 def _grafana_host(settings: Settings, caps: ClusterCapabilities) -> tuple[str | None, tuple[str, ...]]:
     """Where Grafana is published and to whom: `grafana.<base>` to `grafana.allowedCidrs` on EKS with dns,
     `grafana.localtest.me` to the laptop on a local cluster, else nowhere (port-forward)."""
     if caps.local_hosts:
-        return f"grafana.{caps.local_hosts}", LOCAL_GRAFANA_CLIENTS
+        return grafana_host(caps.local_hosts), LOCAL_GRAFANA_CLIENTS
     cidrs = tuple(settings.config.grafana.allowed_cidrs)
     if caps.dns and cidrs:
-        return f"grafana.{caps.dns.base_domain}", cidrs
+        return grafana_host(caps.dns.base_domain), cidrs
     return None, ()
 
 

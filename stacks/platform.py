@@ -14,15 +14,15 @@ from stacks.rules import naming_warnings
 
 def build(settings: Settings) -> dict[str, pulumi.Input]:
     """Register every resource of the stack; return the stack outputs."""
+    for warning in naming_warnings(settings.stack, settings.config.environment):
+        pulumi.log.warn(warning)
+    overrides = values_overrides({release: block.values for release, block in settings.config.releases.items()})
     if settings.is_local:
-        for warning in naming_warnings(settings.stack, settings.config.environment):
-            pulumi.log.warn(warning)
         local.announce(settings)
         provider, capabilities = local.capabilities(settings)
-        transforms = [values_overrides({release: block.values for release, block in settings.config.releases.items()})]
         return {"clusterName": settings.cluster_name, "target": f"kubeconfig: {settings.config.kubeconfig.context}",
-                **cluster.build(settings, capabilities, {"kubernetes": provider}, transforms)}
-    layer = cloud.build(settings)
+                **cluster.build(settings, capabilities, {"kubernetes": provider}, [overrides])}
+    layer = cloud.build(settings, overrides)
     services = cluster.build(settings, layer.capabilities, layer.providers, layer.transforms) \
         if layer.capabilities else {}
     return {**services, **layer.outputs}

@@ -139,6 +139,11 @@ def base_domain(dns: Any) -> str | None:
     return f"{dns.subdomain}.{dns.zone_name}" if _get(dns, "subdomain") else dns.zone_name
 
 
+def grafana_host(base: str) -> str:
+    """Grafana's name below a stack's base domain (no team may claim it)."""
+    return f"grafana.{base}"
+
+
 def team_hostnames(team: str, config: Any, base: str | None) -> list[str]:
     """The host patterns a team may serve: `<team>.<base>`, the names below it, and its listed `hosts`."""
     own = [f"{team}.{base}", f"*.{team}.{base}"] if base else []
@@ -156,7 +161,7 @@ def _host_problems(teams: dict[str, Any], base: str | None) -> Iterator[Problem]
                 yield Problem(path, host, "names a host of the stack's base domain: set eks-platform:dns too")
             elif not host.endswith(f".{base}"):
                 yield Problem(path, host, f"must be a name below the stack's base domain {base}")
-            elif host == f"grafana.{base}":
+            elif host == grafana_host(base):
                 yield Problem(path, host, "is the platform's Grafana; choose another name")
             elif other:
                 yield Problem(path, host, f"is below team {other}'s domain {other}.{base}")

@@ -25,7 +25,7 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9-]+$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-_PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def _cluster_name(value: str) -> str:
@@ -42,7 +42,7 @@ def _private_network(value: str, example: str) -> ipaddress.IPv4Network:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError:
         raise ValueError(f"must be an IPv4 network in CIDR notation with no host bits set, e.g. {example}")
-    if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
+    if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
         raise ValueError("must lie in a private RFC 1918 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")
     return network
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from components.admission import TENANT_GROUP
 from components.metrics_server import INSECURE_TLS
 from ops import plan
 from stacks.local import DISTRIBUTIONS, MINIKUBE_NODE_PORTS
 from stacks.problems import ConfigError
+from stacks.releases import RELEASE_CHARTS
+from stacks.rules import EKS_ONLY_RELEASES
 from tests.admission import Attempt
 from tests.conftest import run_stack, stack_evaluation, stack_variant
 from tests.rendering import needs_charts, render_stack
@@ -48,6 +49,7 @@ def test_a_local_stack_registers_no_aws_provider_or_resource_and_deploys_through
     assert provider.inputs["context"] == "kind-eks-platform" and "kubeconfig" not in provider.inputs
     releases = {r.name for r in evaluation.of_type("kubernetes:helm.sh/v3:Release")}
     assert releases == {"kube-prometheus-stack", "loki", "fluent-bit", "ingress-nginx", "metrics-server"}
+    assert releases == set(RELEASE_CHARTS) - set(EKS_ONLY_RELEASES)  # what a local stack may not override
     assert all(r.provider.startswith(f"{provider.urn}::") for r in evaluation.of_type("kubernetes:helm.sh/v3:Release"))
 
 
@@ -174,7 +176,6 @@ def test_a_member_of_a_local_team_group_is_held_to_the_tenant_policies():
     outsider = Attempt(("networking.k8s.io", "networkpolicies"), forged.object, groups=["system:masters"],
                        username="kind-admin")
     assert outcome(local(), outsider) == ([], [])
-    assert TENANT_GROUP not in forged.groups
 
 
 # ---- what a local stack may not say --------------------------------------------------------------
