@@ -77,6 +77,11 @@ def test_the_matrix_is_every_stack_in_promotion_order_with_its_roles(project):
     assert rows[0]["preview-environment"] == ""
 
 
+def test_a_stack_file_of_an_aws_account_that_claims_to_be_local_is_still_gated_as_prod(tmp_path):
+    (tmp_path / "Pulumi.prod.yaml").write_text(stack_file("local"))  # environment local, but no target: kubeconfig
+    assert gate.read_stack("prod", tmp_path).environment == "prod" and gate.read_stack("prod", tmp_path).approved_deploys
+
+
 def test_a_local_stack_is_never_ci_s_to_deploy(project):
     (project / "Pulumi.local.yaml").write_text((gate.STACKS_DIR / "Pulumi.local.yaml").read_text())
     assert "local" not in [r["stack"] for r in gate.matrix(project)["include"]]

@@ -18,7 +18,7 @@ from stacks.rules import EKS_ONLY_RELEASES
 from tests.admission import Attempt
 from tests.conftest import run_stack, stack_evaluation, stack_variant
 from tests.rendering import needs_charts, render_stack
-from tests.test_admission import outcome
+from tests.test_admission import ingress, outcome, rule
 
 LOCAL = "local"
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,6 +176,20 @@ def test_a_member_of_a_local_team_group_is_held_to_the_tenant_policies():
     outsider = Attempt(("networking.k8s.io", "networkpolicies"), forged.object, groups=["system:masters"],
                        username="kind-admin")
     assert outcome(local(), outsider) == ([], [])
+
+
+def test_a_local_team_serves_its_own_hosts_below_localtest_me_and_never_grafana():
+    evaluation = local()
+    (payments,) = [r.inputs["metadata"] for r in evaluation.of_type("kubernetes:core/v1:Namespace")
+                   if r.inputs["metadata"]["name"] == "payments"]
+
+    def attempt(host: str) -> Attempt:
+        return Attempt(("networking.k8s.io", "ingresses"), ingress([rule(host)]), groups=["team:payments"],
+                       username="alice", namespace_labels=payments["labels"],
+                       namespace_annotations=payments["annotations"])
+    assert any("a host is not your team's" in m for m in outcome(evaluation, attempt("grafana.localtest.me"))[0])
+    assert outcome(evaluation, attempt("shop.localtest.me")) == ([], [])
+    assert outcome(evaluation, attempt("api.payments.localtest.me")) == ([], [])
 
 
 # ---- what a local stack may not say --------------------------------------------------------------
